@@ -1,0 +1,47 @@
+package hookd
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"time"
+)
+
+// crockford is Crockford's base32 alphabet: it sorts in byte order, so IDs
+// sort by creation time, which keyset pagination and indexes rely on.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewID returns prefix + "_" + a 26-character identifier that sorts by its
+// creation time (48 bits of Unix milliseconds, then 80 random bits), like a
+// ULID. Two IDs made in the same millisecond sort in random order, which is
+// harmless: pagination only needs a total order, not a creation order.
+func NewID(prefix string) string {
+	return newIDAt(prefix, time.Now())
+}
+
+func newIDAt(prefix string, t time.Time) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(t.UnixMilli())<<16)
+	_, _ = rand.Read(raw[6:]) // crypto/rand.Read never fails (Go 1.24+)
+	// 128 bits → 26 base32 digits (130 bits, the top two always zero).
+	hi := binary.BigEndian.Uint64(raw[:8])
+	lo := binary.BigEndian.Uint64(raw[8:])
+	out := make([]byte, len(prefix)+1+26)
+	n := copy(out, prefix)
+	out[n] = '_'
+	b := out[n+1:]
+	for i := 25; i >= 0; i-- {
+		b[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out)
+}
+
+// ID prefixes, so that an identifier says what it names.
+const (
+	PrefixEndpoint = "ep"
+	PrefixEvent    = "evt"
+	PrefixDelivery = "dlv"
+	PrefixAttempt  = "att"
+	PrefixAPIKey   = "key"
+)
