@@ -25,3 +25,18 @@ type Engine interface {
 
 // PingEventType is the type of the event Ping sends.
 const PingEventType = "hookd.ping"
+
+// Version is hookd's version, sent in User-Agent ("hookd/<version>") and
+// printed by "hookd version". Release builds set it with -ldflags -X.
+var Version = "0.1.0-dev"
+
+// Waker is implemented by a Store that several nodes share (PostgreSQL).
+// Its channel receives when another node made deliveries due (a publish, a
+// retry coming due, a released lease), so an idle node claims them at once
+// instead of at its next poll. A store that implements it also enforces
+// each endpoint's MaxInFlight across all nodes in DeliveryClaimMany, so
+// the engine must not lease deliveries to itself at publish time; it claims
+// them right after the commit instead.
+type Waker interface {
+	Wakeups() <-chan struct{}
+}
