@@ -14,8 +14,9 @@
 // *hookd.Error is a bug, answered with a generic 500 and logged.
 //
 // Input is treated as hostile: bodies are read up to a limit (413 beyond),
-// must be JSON when a Content-Type is given (415 otherwise; a missing
-// Content-Type is accepted), and are decoded strictly: unknown members,
+// must be JSON when a Content-Type is given (415 otherwise; a missing one,
+// or the form type curl -d sends by default, is accepted and the body read
+// as JSON), and are decoded strictly: unknown members,
 // duplicate names and wrong types are 422 naming the field as a path
 // ("retry.backoff.initial", "events[3].type"), and syntax errors are 400.
 // Unknown query parameters are 422 as well, because a misspelt filter that
