@@ -61,7 +61,8 @@ func publishEvent(c *call) error {
 	if res[0].Duplicate {
 		st = http.StatusOK
 	}
-	return c.respond(st, publishedEvent{Event: res[0].Event, DeliveryCount: res[0].DeliveryCount, Duplicate: res[0].Duplicate})
+	out := [1]publishedEvent{{Event: res[0].Event, DeliveryCount: res[0].DeliveryCount, Duplicate: res[0].Duplicate}}
+	return c.respondPublished(st, out[:], false)
 }
 
 func publishBatch(c *call) error {
@@ -85,11 +86,14 @@ func publishBatch(c *call) error {
 	if len(res) != len(b.Events) {
 		return fmt.Errorf("engine answered %d results for %d events", len(res), len(b.Events))
 	}
-	out := batchResult{Data: make([]publishedEvent, len(res))}
+	out := make([]publishedEvent, len(res))
 	for i, r := range res {
-		out.Data[i] = publishedEvent{Event: r.Event, DeliveryCount: r.DeliveryCount, Duplicate: r.Duplicate}
+		if r.Event == nil {
+			return fmt.Errorf("engine answered no event for events[%d]", i)
+		}
+		out[i] = publishedEvent{Event: r.Event, DeliveryCount: r.DeliveryCount, Duplicate: r.Duplicate}
 	}
-	return c.respond(http.StatusAccepted, out)
+	return c.respondPublished(http.StatusAccepted, out, true)
 }
 
 func listEvents(c *call) error {

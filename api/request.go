@@ -227,12 +227,17 @@ func (c *call) respond(status int, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return err // a bug: every response type marshals
 	}
+	return c.respondRaw(status, buf.Bytes())
+}
+
+// respondRaw answers with a JSON document already encoded.
+func (c *call) respondRaw(status int, doc []byte) error {
 	h := c.w.Header()
 	h["Content-Type"] = jsonType
 	h["X-Content-Type-Options"] = nosniff
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
 	c.w.WriteHeader(status)
-	_, _ = c.w.Write(buf.Bytes())
+	_, _ = c.w.Write(doc)
 	return nil
 }
 

@@ -315,3 +315,31 @@ func TestStatusTextOfRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendPublishedMatchesEncodingJSON holds the hand-written encoder of
+// the publish answer to what encoding/json writes for the same value, so
+// a field added to hookd.Event cannot go missing from it.
+func TestAppendPublishedMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2024, 5, 1, 12, 30, 0, 123456789, time.UTC)
+	for _, p := range []publishedEvent{
+		{Event: &hookd.Event{ID: "ord_1", Tenant: "acme", Seq: 42, Type: "order.created", Data: json.RawMessage(`{"a": [1, 2.5e3, "x\u00e9"], "<b>": null}`), OccurredAt: at, CreatedAt: at.Add(time.Second)}, DeliveryCount: 3},
+		{Event: &hookd.Event{ID: `we"ird\id`, Tenant: "t", Type: "a"}, Duplicate: true},
+		{Event: &hookd.Event{ID: "x", Tenant: "t", Type: "a", Data: json.RawMessage(`"\u2028 <&>"`), OccurredAt: at.In(time.FixedZone("x", 3600))}},
+	} {
+		hand := appendPublished(nil, &p)
+		std, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b map[string]any
+		if err := json.Unmarshal(hand, &a); err != nil {
+			t.Fatalf("hand-written %s: %v", hand, err)
+		}
+		if err := json.Unmarshal(std, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("hand-written\n%s\nencoding/json\n%s", hand, std)
+		}
+	}
+}
