@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"time"
+
+	"github.com/hookd/hookd"
+)
+
+const deliveryCols = `d.rowid, d.id, d.tenant, COALESCE(e.id, ''), COALESCE(e.type, ''), d.endpoint_id, d.state, d.attempts, d.next_at, d.last_at, d.last_attempt_id, d.last_outcome, d.last_status, d.created_at, d.updated_at, d.lease_owner, d.lease_until FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq`
+
+func scanDelivery(sc interface{ Scan(...any) error }) (*hookd.Delivery, int64, error) {
+	var (
+		d                                        hookd.Delivery
+		rowid                                    int64
+		state                                    int
+		next, last, created, updated, leaseUntil int64
+		outcome                                  string
+	)
+	if err := sc.Scan(&rowid, &d.ID, &d.Tenant, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.Attempts, &next, &last,
+		&d.LastAttemptID, &outcome, &d.LastStatus, &created, &updated, &d.LeaseOwner, &leaseUntil); err != nil {
+		return nil, 0, err
+	}
+	if state >= 0 && state < len(stateNames) {
+		d.State = stateNames[state]
+	}
+	d.LastOutcome = hookd.Outcome(outcome)
+	d.NextAttemptAt, d.LastAttemptAt = fromMicro(next), fromMicro(last)
+	d.CreatedAt, d.UpdatedAt, d.LeaseUntil = fromMicro(created), fromMicro(updated), fromMicro(leaseUntil)
+	return &d, rowid, nil
+}
+
+func scanDeliveryRows(r *sql.Rows) (*hookd.Delivery, int64, error) { return scanDelivery(r) }
+
+// DeliveryGet returns tenant's delivery id.
+func (s *Store) DeliveryGet(ctx context.Context, tenant, id string) (*hookd.Delivery, error) {
+	d, _, err := scanDelivery(s.read.deliveryGet.QueryRowContext(ctx, tenant, id))
+	if isNoRows(err) {
+		return nil, hookd.NotFound("delivery")
+	}
+	return d, storeErr(err)
+}
+
+// DeliveryList lists tenant's deliveries, newest first.
+func (s *Store) DeliveryList(ctx context.Context, p hookd.DeliveryListParams) ([]*hookd.Delivery, string, error) {
+	t, rowid, after, err := decodeKey(kindDelivery, p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.State != "" && !p.State.Valid() {
+		return nil, "", hookd.Invalid("status", "must be one of pending, succeeded, failed, cancelled")
+	}
+	n := limit(p.Limit)
+	q, args := `SELECT `+deliveryCols+` WHERE d.tenant = ?`, []any{p.Tenant}
+	if p.EndpointID != "" {
+		q += ` AND d.endpoint_id = ?`
+		args = append(args, p.EndpointID)
+	}
+	if p.EventID != "" {
+		q += ` AND d.event_seq = (SELECT seq FROM events WHERE tenant = ? AND id = ?)`
+		args = append(args, p.Tenant, p.EventID)
+	}
+	if p.EventType != "" {
+		q += ` AND e.type = ?`
+		args = append(args, p.EventType)
+	}
+	if p.State != "" {
+		q += ` AND d.state = ?`
+		args = append(args, stateCode(p.State))
+	}
+	q, args = since(q, args, "d.created_at", p.Since, p.Until)
+	q, args = keyset(q, args, "d.created_at", "d.rowid", t, rowid, after, false, n)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	return page(rows, err, n, scanDeliveryRows, func(d *hookd.Delivery, rowid int64) string {
+		return encodeKey(kindDelivery, micro(d.CreatedAt), rowid)
+	})
+}
+
+// DeliveryClaimMany leases due deliveries, oldest due first, never more of
+// an endpoint's than its MaxInFlight less its live leases.
+func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
+	if p.Max <= 0 {
+		return nil, nil
+	}
+	var out []hookd.Claim
+	err := s.do(ctx, func(w *writer) (err error) {
+		out, err = w.claim(p)
+		return err
+	})
+	return out, err
+}
+
+// candidate is a due delivery the claim may lease.
+type candidate struct {
+	rowid, due, seq int64
+}
+
+type claimEndpoint struct {
+	id string
+	st *epState
+}
+
+func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
+	now, until := micro(p.Now), micro(p.LeaseUntil)
+	var eps []claimEndpoint
+	consider := func(id string, st *epState) {
+		if st.enabled && st.nextDue <= now && !slices.Contains(p.SkipEndpoints, id) {
+			eps = append(eps, claimEndpoint{id, st})
+		}
+	}
+	if p.EndpointID != "" {
+		if st := w.eps[p.EndpointID]; st != nil {
+			consider(p.EndpointID, st)
+		}
+	} else {
+		for id, st := range w.eps {
+			consider(id, st)
+		}
+	}
+	slices.SortFunc(eps, func(a, b claimEndpoint) int { return cmpInt(a.st.nextDue, b.st.nextDue) })
+
+	// Merge the endpoints' oldest due deliveries, visiting endpoints in
+	// order of their earliest possible due time and stopping once none
+	// can beat the Max-th candidate found.
+	var cands []candidate
+	var visited []claimEndpoint
+	byDue := func(a, b candidate) int { return cmpInt(a.due, b.due) }
+	for _, e := range eps {
+		if len(cands) >= p.Max && e.st.nextDue >= cands[p.Max-1].due {
+			break
+		}
+		var inFlight int
+		if err := w.queryRow(`SELECT COUNT(*) FROM deliveries WHERE endpoint_id = ? AND lease_until > ?`, []any{e.id, now}, &inFlight); err != nil {
+			return nil, err
+		}
+		free := min(e.st.maxInFlight-inFlight, p.Max)
+		if free <= 0 {
+			continue
+		}
+		visited = append(visited, e)
+		rows, err := w.query(`SELECT rowid, due_at, event_seq FROM deliveries WHERE endpoint_id = ? AND state = 0 AND due_at <= ? ORDER BY due_at LIMIT ?`, e.id, now, free)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c candidate
+			if err := rows.Scan(&c.rowid, &c.due, &c.seq); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cands = append(cands, c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		slices.SortFunc(cands, byDue)
+		if len(cands) > p.Max {
+			cands = cands[:p.Max]
+		}
+	}
+
+	out := make([]hookd.Claim, 0, len(cands))
+	events := map[int64]*hookd.Event{}
+	for _, c := range cands {
+		d, _, err := scanDelivery(rowScanner{w, `UPDATE deliveries SET lease_owner = ?, lease_until = ?, due_at = ? WHERE rowid = ? RETURNING rowid, id, tenant, '', '', endpoint_id, state, attempts, next_at, last_at, last_attempt_id, last_outcome, last_status, created_at, updated_at, lease_owner, lease_until`,
+			[]any{p.Owner, until, until, c.rowid}})
+		if err != nil {
+			return nil, err
+		}
+		seq := c.seq
+		ev := events[seq]
+		if ev == nil {
+			ev, _, err = scanEvent(rowScanner{w, `SELECT ` + eventCols + ` FROM events WHERE seq = ?`, []any{seq}})
+			if err != nil {
+				return nil, err
+			}
+			events[seq] = ev
+		}
+		d.EventID, d.EventType = ev.ID, ev.Type
+		out = append(out, hookd.Claim{Delivery: d, Event: ev})
+	}
+	// What each visited endpoint has left sets its next due time exactly.
+	for _, e := range visited {
+		var next sql.NullInt64
+		if err := w.queryRow(`SELECT MIN(due_at) FROM deliveries WHERE endpoint_id = ? AND state = 0`, []any{e.id}, &next); err != nil {
+			return nil, err
+		}
+		e.st.nextDue = noDue
+		if next.Valid {
+			e.st.nextDue = next.Int64
+		}
+	}
+	return out, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DeliveryRetry makes tenant's delivery id pending and due at now, with
+// no lease. ECONFLICT if its endpoint was deleted: nothing would send it.
+func (s *Store) DeliveryRetry(ctx context.Context, tenant, id string, now time.Time) (*hookd.Delivery, error) {
+	var out *hookd.Delivery
+	err := s.do(ctx, func(w *writer) error {
+		var ep string
+		at := micro(now)
+		err := w.queryRow(`UPDATE deliveries SET state = 0, next_at = ?, due_at = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE tenant = ? AND id = ? RETURNING endpoint_id`,
+			[]any{at, at, at, tenant, id}, &ep)
+		if isNoRows(err) {
+			return hookd.NotFound("delivery")
+		}
+		if err != nil {
+			return err
+		}
+		if _, ok := w.eps[ep]; !ok {
+			return hookd.Errorf(hookd.ECONFLICT, "the delivery's endpoint was deleted")
+		}
+		w.due(ep, at)
+		out, _, err = scanDelivery(rowScanner{w, `SELECT ` + deliveryCols + ` WHERE d.tenant = ? AND d.id = ?`, []any{tenant, id}})
+		return err
+	})
+	return out, err
+}
+
+// DeliveryReleaseMany drops owner's leases on ids (all of owner's when ids
+// is nil); the deliveries are due again at their NextAttemptAt, which a
+// claimed delivery has already reached.
+func (s *Store) DeliveryReleaseMany(ctx context.Context, owner string, ids []string) error {
+	if ids != nil && len(ids) == 0 {
+		return nil
+	}
+	return s.do(ctx, func(w *writer) error {
+		release := func(rows *sql.Rows, err error) error {
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var ep string
+				var next int64
+				if err := rows.Scan(&ep, &next); err != nil {
+					return err
+				}
+				w.due(ep, next)
+			}
+			return rows.Err()
+		}
+		const set = `UPDATE deliveries SET lease_owner = '', lease_until = 0, due_at = next_at WHERE lease_until > 0 AND lease_owner = ?`
+		if ids == nil {
+			return release(w.query(set+` RETURNING endpoint_id, next_at`, owner))
+		}
+		for _, id := range ids {
+			if err := release(w.query(set+` AND id = ? RETURNING endpoint_id, next_at`, owner, id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
