@@ -2,8 +2,8 @@
 // /ui/, where operators and the owners of endpoints see what failed and
 // redeliver it.
 //
-// The pages are html/template files and one stylesheet embedded with
-// embedded in the binary, so it needs no asset pipeline, and every page reads
+// The pages are html/template files and one stylesheet embedded in the
+// binary, so it needs no asset pipeline, and every page reads
 // without JavaScript (a pending delivery refreshes itself with a meta
 // refresh, not a script). The dashboard talks to hookd.Store and
 // hookd.Engine directly rather than to the JSON API over HTTP: one process,

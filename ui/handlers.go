@@ -25,7 +25,9 @@ type page struct {
 	Error   string
 	Hint    string
 	Refresh int // seconds; a meta refresh while something is about to change
-	Data    any
+	// RefreshURL moves the browser on at once, without a redirect.
+	RefreshURL string
+	Data       any
 }
 
 // Limits on form input. Forms are small; anything larger is not ours.
@@ -257,7 +259,10 @@ func (u *UI) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg
 	p := u.newPage(nil, "Sign in")
 	p.CSRF = u.keys.csrfToken(sid)
 	p.Error = msg
-	next := r.FormValue("next")
+	next := r.PostForm.Get("next") // parsed, bounded, by checkForm
+	if next == "" {
+		next = r.URL.Query().Get("next")
+	}
 	p.Data = struct{ Next string }{safeNext(u.base, next)}
 	u.render(w, status, "login", p)
 }
@@ -289,7 +294,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := u.now()
 	if err != nil || !hmac.Equal(k.Hash, hash) || keyExpired(k, now) { // constant-time
-		u.renderLogin(w, r, http.StatusUnauthorized, "That API key is not valid.")
+		u.renderLogin(w, r, http.StatusUnauthorized, "That is not a valid API key.")
 		return
 	}
 	if !canRead(&hookd.Principal{Scopes: k.Scopes}) {
@@ -337,6 +342,8 @@ func (u *UI) handlePortal(w http.ResponseWriter, r *http.Request) {
 	t := token{Kind: kindPortal, SID: randomID(), Portal: tenant, Expires: now.Add(PortalSessionTTL).Unix()}
 	u.setCookie(w, r, sessionCookie, u.keys.encode(t), time.Unix(t.Expires, 0))
 	p := u.newPage(nil, "Opening the dashboard")
-	p.Data = struct{ Next string }{u.link("t", tenant, "deliveries")}
+	next := u.link("t", tenant, "deliveries")
+	p.RefreshURL = next
+	p.Data = struct{ Next string }{next}
 	u.render(w, http.StatusOK, "portal", p)
 }
