@@ -91,6 +91,8 @@ type Receiver struct {
 
 	mu       sync.Mutex
 	n        int
+	active   int // requests being answered
+	peak     int // most requests answered at once
 	reqs     []*Request
 	changed  chan struct{} // closed and replaced at each arrival
 	script   []Response
@@ -192,6 +194,15 @@ func (r *Receiver) Count() int {
 	return r.n
 }
 
+// Concurrency returns how many requests are being answered now, and the
+// most that were at any one time (a client's concurrency limit, seen from
+// the server).
+func (r *Receiver) Concurrency() (now, peak int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active, r.peak
+}
+
 // Requests returns the recorded requests in order of arrival.
 func (r *Receiver) Requests() []*Request {
 	r.mu.Lock()
@@ -259,6 +270,13 @@ func (r *Receiver) serve(w http.ResponseWriter, hr *http.Request) {
 	r.mu.Lock()
 	r.n++
 	req.N = r.n
+	r.active++
+	r.peak = max(r.peak, r.active)
+	defer func() {
+		r.mu.Lock()
+		r.active--
+		r.mu.Unlock()
+	}()
 	if !r.opts.CountOnly {
 		r.reqs = append(r.reqs, req)
 	}

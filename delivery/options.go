@@ -1,0 +1,141 @@
+package delivery
+
+import (
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd"
+)
+
+// Options configure an Engine. The zero value is a working configuration
+// for one node; every field has a default.
+type Options struct {
+	// Owner names this node in leases. It must be unique among the nodes
+	// sharing a store. Default: hostname, pid and a random suffix.
+	Owner string
+
+	// AllowNetworks lets requests reach addresses inside these prefixes
+	// even when they are loopback, private or otherwise non-public, which
+	// the SSRF guard blocks by default.
+	AllowNetworks []netip.Prefix
+
+	// LeaseMargin is how much longer than the endpoint's timeout a lease
+	// lasts (default 30s). A delivery waits in its lane at most about half
+	// of it; one that waited longer is handed back instead of sent late.
+	LeaseMargin time.Duration
+	// PollInterval is the period of the sweep that claims whatever no
+	// timer or wake-up announced: leases of dead nodes, restarts (default
+	// 1s).
+	PollInterval time.Duration
+	// ClaimBatch bounds the deliveries one claim leases (default 256).
+	ClaimBatch int
+	// LaneCapacity bounds the deliveries one endpoint's lane holds in
+	// memory besides those in flight (default 1024); the rest wait in the
+	// store.
+	LaneCapacity int
+	// RecordBatch bounds the attempts written in one AttemptRecordMany
+	// (default 512), and RecordDelay how long the writer waits to fill a
+	// batch (default 1ms).
+	RecordBatch int
+	RecordDelay time.Duration
+	// EndpointTTL is how long the endpoints of a tenant are cached
+	// (default 10s); EndpointChanged invalidates them at once. The TTL
+	// bounds how long a change made through another node goes unseen.
+	EndpointTTL time.Duration
+
+	// Retention, when positive, deletes events, deliveries and attempts
+	// older than this in the background, RetentionBatch rows at a time
+	// (default 500) with a pause between batches, every RetentionInterval
+	// (default 1m).
+	Retention         time.Duration
+	RetentionBatch    int
+	RetentionInterval time.Duration
+
+	// Now is the clock (default time.Now), and NewTimer its timers: it
+	// returns a channel that receives once d has passed on that clock and
+	// a function that stops the timer. hookdtest.Clock provides both, so
+	// tests of retry schedules never sleep.
+	Now      func() time.Time
+	NewTimer func(d time.Duration) (<-chan time.Time, func() bool)
+
+	// RootCAs replaces the system roots for verifying endpoints'
+	// certificates (tests use it to trust a local TLS receiver).
+	RootCAs *x509.CertPool
+	// MaxIdleConnsPerHost bounds the idle connections kept per endpoint
+	// host for reuse (default 256).
+	MaxIdleConnsPerHost int
+	// IdleConnTimeout closes idle connections after this (default 90s).
+	IdleConnTimeout time.Duration
+
+	// Logger receives the engine's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer, when set, receives the engine's Prometheus metrics.
+	Registerer prometheus.Registerer
+
+	// OnRecord, when set, is called with every batch of attempt records
+	// once the store committed it, from the engine's writer goroutine: it
+	// must return quickly. Operational events and tests hook in here.
+	OnRecord func([]hookd.AttemptRecord)
+}
+
+func (o *Options) setDefaults() {
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "hookd"
+		}
+		id := hookd.NewID("n")
+		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id[len(id)-6:])
+	}
+	if o.LeaseMargin <= 0 {
+		o.LeaseMargin = 30 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.ClaimBatch <= 0 {
+		o.ClaimBatch = 256
+	}
+	if o.LaneCapacity <= 0 {
+		o.LaneCapacity = 1024
+	}
+	if o.RecordBatch <= 0 {
+		o.RecordBatch = 512
+	}
+	if o.RecordDelay <= 0 {
+		o.RecordDelay = time.Millisecond
+	}
+	if o.EndpointTTL <= 0 {
+		o.EndpointTTL = 10 * time.Second
+	}
+	if o.RetentionBatch <= 0 {
+		o.RetentionBatch = 500
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewTimer == nil {
+		o.NewTimer = func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}

@@ -1,0 +1,257 @@
+package delivery
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/hookd/hookd"
+)
+
+// The poller claims due deliveries from the store. Fresh deliveries do not
+// need it on a single node (they are dispatched from memory at publish); it
+// serves retries, whose timer this node set when it recorded the failure,
+// deliveries that did not fit their lane, deliveries announced by other
+// nodes (Waker), and, through a periodic sweep, whatever nobody announced:
+// expired leases of dead nodes, a restart's backlog.
+
+// schedBucket rounds retry times up, so that deliveries due within the
+// same few milliseconds share one timer, and a timer never fires before
+// the time it stands for.
+const schedBucket = 10 * time.Millisecond
+
+// maxScheduled bounds the retry times kept; beyond it the sweep finds the
+// rest, within PollInterval.
+const maxScheduled = 100_000
+
+type timeHeap []int64
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// schedule arms the poller for a retry due at t.
+func (e *Engine) schedule(t time.Time) {
+	b := t.Truncate(schedBucket)
+	if b.Before(t) {
+		b = b.Add(schedBucket)
+	}
+	k := b.UnixNano()
+	e.schedMu.Lock()
+	if _, dup := e.schedSet[k]; dup || len(e.sched) >= maxScheduled {
+		e.schedMu.Unlock()
+		return
+	}
+	e.schedSet[k] = struct{}{}
+	heap.Push(&e.sched, k)
+	first := e.sched[0] == k
+	e.schedMu.Unlock()
+	if first {
+		select {
+		case e.rearm <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// nextScheduled returns the earliest scheduled retry time.
+func (e *Engine) nextScheduled() (time.Time, bool) {
+	e.schedMu.Lock()
+	defer e.schedMu.Unlock()
+	if len(e.sched) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, e.sched[0]), true
+}
+
+// popScheduled drops the retry times up to now.
+func (e *Engine) popScheduled(now time.Time) {
+	n := now.UnixNano()
+	e.schedMu.Lock()
+	for len(e.sched) > 0 && e.sched[0] <= n {
+		delete(e.schedSet, heap.Pop(&e.sched).(int64))
+	}
+	e.schedMu.Unlock()
+}
+
+// kick asks the poller to claim now.
+func (e *Engine) kick() {
+	select {
+	case e.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) poll() {
+	sweepC, sweepStop := e.opts.NewTimer(e.opts.PollInterval)
+	var (
+		retryC    <-chan time.Time
+		retryStop func() bool
+		armed     time.Time
+	)
+	defer func() {
+		sweepStop()
+		if retryStop != nil {
+			retryStop()
+		}
+	}()
+	var wake <-chan struct{}
+	if e.waker != nil {
+		wake = e.waker.Wakeups()
+	}
+	e.claim()
+	for {
+		if at, ok := e.nextScheduled(); ok && (armed.IsZero() || at.Before(armed)) {
+			if retryStop != nil {
+				retryStop()
+			}
+			retryC, retryStop = e.opts.NewTimer(at.Sub(e.now()))
+			armed = at
+		}
+		select {
+		case <-e.runCtx.Done():
+			return
+		case <-sweepC:
+			sweepC, sweepStop = e.opts.NewTimer(e.opts.PollInterval)
+			e.claim()
+		case <-retryC:
+			retryC, retryStop, armed = nil, nil, time.Time{}
+			e.popScheduled(e.now())
+			e.claim()
+		case <-e.kickc:
+			e.claim()
+		case <-wake:
+			e.claim()
+		case <-e.rearm:
+		}
+	}
+}
+
+// maxClaimRounds bounds the claims one wake-up makes in a row, so that the
+// poller still notices timers and shutdown during a long backlog.
+const maxClaimRounds = 64
+
+// claim leases due deliveries in batches and queues them in their lanes,
+// skipping endpoints whose lanes are full.
+func (e *Engine) claim() {
+	for range maxClaimRounds {
+		if e.stopping.Load() {
+			return
+		}
+		now := e.now()
+		until := now.Add(time.Duration(e.maxTimeout.Load()) + e.opts.LeaseMargin)
+		skip, backlogged := e.fullLanes()
+		claims, err := e.store.DeliveryClaimMany(e.runCtx, hookd.DeliveryClaimParams{
+			Owner:         e.opts.Owner,
+			Now:           now,
+			LeaseUntil:    until,
+			Max:           e.opts.ClaimBatch,
+			SkipEndpoints: skip,
+		})
+		if err != nil {
+			if e.runCtx.Err() == nil {
+				e.log.Warn("claiming deliveries", "err", err)
+			}
+			return
+		}
+		got := e.dispatchClaims(claims, until)
+		if len(claims) < e.opts.ClaimBatch {
+			// The store had no more to give: lanes that got nothing and
+			// were not held back by their own MaxInFlight have no
+			// backlog left.
+			for _, l := range backlogged {
+				if !got[l] {
+					e.clearBacklog(l)
+				}
+			}
+			return
+		}
+	}
+	e.kick() // more remain: continue after a look at the other channels
+}
+
+// fullLanes returns the endpoints to skip (lanes with a backlog and no
+// room) and the lanes with a backlog.
+func (e *Engine) fullLanes() (skip []string, backlogged []*lane) {
+	e.lanesMu.Lock()
+	for l := range e.backlogs {
+		backlogged = append(backlogged, l)
+	}
+	e.lanesMu.Unlock()
+	for _, l := range backlogged {
+		if l.full() {
+			skip = append(skip, l.id)
+		}
+	}
+	return skip, backlogged
+}
+
+func (e *Engine) setBacklog(l *lane) {
+	l.markBacklog()
+	e.lanesMu.Lock()
+	e.backlogs[l] = struct{}{}
+	e.lanesMu.Unlock()
+}
+
+func (e *Engine) clearBacklog(l *lane) {
+	l.mu.Lock()
+	capped := l.leased >= l.conf.ep.MaxInFlight
+	if !capped {
+		l.backlog = false
+	}
+	l.mu.Unlock()
+	if !capped {
+		e.lanesMu.Lock()
+		delete(e.backlogs, l)
+		e.lanesMu.Unlock()
+	}
+}
+
+// dispatchClaims queues claimed deliveries, returning the lanes that got
+// some.
+func (e *Engine) dispatchClaims(claims []hookd.Claim, until time.Time) map[*lane]bool {
+	got := make(map[*lane]bool)
+	events := make(map[string]*eventRef)
+	for _, c := range claims {
+		d := c.Delivery
+		conf, err := e.conf(e.runCtx, d.Tenant, d.EndpointID)
+		if err != nil || conf == nil {
+			// Its lease expires and a later claim tries again.
+			e.log.Warn("claimed a delivery of an unknown endpoint", "delivery", d.ID, "endpoint", d.EndpointID, "err", err)
+			continue
+		}
+		key := d.Tenant + "\x00" + d.EventID
+		ref := events[key]
+		if ref == nil {
+			ref = &eventRef{ev: c.Event}
+			events[key] = ref
+		}
+		j := &job{d: d, ev: ref, lane: conf.lane, leaseUntil: until, manual: e.takeManual(d.ID)}
+		if !e.hold(j) {
+			continue // already queued here; its lease was renewed
+		}
+		if !got[conf.lane] {
+			got[conf.lane] = true
+			e.setBacklog(conf.lane)
+		}
+		conf.lane.push(j, false)
+	}
+	return got
+}
+
+// takeManual reports (once) whether a person asked for delivery id.
+func (e *Engine) takeManual(id string) bool {
+	e.heldMu.Lock()
+	defer e.heldMu.Unlock()
+	if _, ok := e.manual[id]; ok {
+		delete(e.manual, id)
+		return true
+	}
+	return false
+}
