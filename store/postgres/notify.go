@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Wake-ups. Every transaction that makes deliveries due (a publish with
+// unleased deliveries, a retry, a release, an outcome scheduling a retry
+// within nearRetry, an endpoint enabled again) sends pg_notify on the
+// schema's channel; NOTIFY is delivered at commit, so a woken node finds
+// the rows. Each Store keeps one connection outside the pool LISTENing and
+// turns notifications into coalesced sends on Wakeups. Retries due later
+// are woken by this node's dueTimer, and anything else by the engine's own
+// polling.
+
+// listen runs until ctx ends, reconnecting with backoff when the
+// connection is lost. After every (re)connection it wakes the engine once:
+// notifications sent while it was away are lost, the rows they announced
+// are not.
+func (s *Store) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.ConnectConfig(cctx, s.connCfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+ident(s.channel)); err != nil {
+		return err
+	}
+	s.wakeup()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		s.wakeup()
+	}
+}
+
+// dueTimer wakes the engine when the earliest retry this node recorded
+// comes due, so that a retry a few seconds out is sent on time without
+// polling the database for it.
+type dueTimer struct {
+	mu   sync.Mutex
+	fire func()
+	t    *time.Timer
+	next time.Time
+}
+
+func (d *dueTimer) init(fire func()) { d.fire = fire }
+
+// at arranges a wake-up at t unless one is due earlier.
+func (d *dueTimer) at(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fire == nil || (!d.next.IsZero() && !t.Before(d.next)) {
+		return
+	}
+	d.next = t
+	wait := time.Until(t)
+	if d.t == nil {
+		d.t = time.AfterFunc(wait, d.ring)
+	} else {
+		d.t.Reset(wait)
+	}
+}
+
+func (d *dueTimer) ring() {
+	d.mu.Lock()
+	d.next = time.Time{}
+	fire := d.fire
+	d.mu.Unlock()
+	if fire != nil {
+		fire()
+	}
+}
+
+func (d *dueTimer) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fire = nil
+	if d.t != nil {
+		d.t.Stop()
+	}
+}

@@ -1,0 +1,156 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/store/postgres"
+	"github.com/hookd/hookd/store/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+// The tests run against the real PostgreSQL: HOOKD_TEST_DATABASE_URL when
+// set (CI makes a fresh database per run), else the local server. TestMain
+// creates a database of its own there and drops it afterwards; each test
+// gets a fresh schema in it, which is much faster than a database per test
+// and isolates tests as well (the store keys its locks and NOTIFY channel
+// by schema).
+
+var (
+	baseURL string // the test database, without a search_path
+	skipMsg string // why the tests are skipped, when no PostgreSQL answers
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	admin := os.Getenv("HOOKD_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		skipMsg = fmt.Sprintf("no PostgreSQL answers at %s: %v", redact(admin), err)
+		return m.Run()
+	}
+	name := "hookd_test_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		fmt.Fprintf(os.Stderr, "postgres tests: create database: %v\n", err)
+		return 1
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "postgres tests: %v\n", err)
+		return 1
+	}
+	u.Path = "/" + name
+	baseURL = u.String()
+	code := m.Run()
+	dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer dcancel()
+	if _, err := conn.Exec(dctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+		fmt.Fprintf(os.Stderr, "postgres tests: drop database %s: %v\n", name, err)
+	}
+	conn.Close(dctx)
+	return code
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(the database url)"
+	}
+	return u.Redacted()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshSchema creates an empty schema for t, dropped at cleanup, and
+// returns a URL whose connections use it.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	if skipMsg != "" {
+		t.Skip(skipMsg)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := "t_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, baseURL)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, _ := url.Parse(baseURL)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openStore opens a migrated store on url, closed at cleanup.
+func openStore(t testing.TB, url string) *postgres.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestConformance runs the suite on one schema, emptied before each
+// subtest: migrating a schema per subtest would take most of the time.
+func TestConformance(t *testing.T) {
+	url := freshSchema(t)
+	openStore(t, url).Close()
+	storetest.Run(t, func(t *testing.T) hookd.Store {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		// DELETE rather than TRUNCATE: the tables are small, and
+		// TRUNCATE makes (and syncs) new files for every partition.
+		if _, err := conn.Exec(ctx, `DELETE FROM tenants; DELETE FROM endpoints; DELETE FROM event_ids; DELETE FROM events;
+			DELETE FROM deliveries; DELETE FROM delivery_queue; DELETE FROM attempts; DELETE FROM api_keys`); err != nil {
+			t.Fatal(err)
+		}
+		return openStore(t, url)
+	})
+}
