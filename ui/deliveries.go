@@ -196,7 +196,9 @@ func (u *UI) handleDelivery(w http.ResponseWriter, r *http.Request, s *session, 
 	now := u.now()
 	p := u.newPage(s, "Delivery "+d.ID)
 	p.Tenant, p.Nav = tenant, "deliveries"
-	p.Flash = flash(r)
+	if d.State == hookd.StatePending {
+		p.Flash = flash(r) // once the attempt is in, it speaks for itself
+	}
 	// While an attempt is due or under way, refresh so its result appears
 	// without JavaScript.
 	if d.State == hookd.StatePending && (d.NextAttemptAt.IsZero() || d.NextAttemptAt.Before(now.Add(30*time.Second))) {

@@ -136,13 +136,16 @@ func (e *env) key(tenant string, scopes ...string) string {
 
 func (e *env) adminKey() string { return e.key("", hookd.ScopeAdmin) }
 
-// endpoint stores an enabled endpoint of tenant.
-func (e *env) endpoint(tenant, rawURL string) *hookd.Endpoint {
+// endpoint stores an enabled endpoint of tenant, changed by opts.
+func (e *env) endpoint(tenant, rawURL string, opts ...func(*hookd.Endpoint)) *hookd.Endpoint {
 	e.t.Helper()
 	now := time.Now().UTC()
 	ep := &hookd.Endpoint{
 		ID: hookd.NewID(hookd.PrefixEndpoint), Tenant: tenant, URL: rawURL, Enabled: true,
 		CreatedAt: now, UpdatedAt: now, Secrets: []hookd.Secret{{Value: hookd.NewSecret()}},
+	}
+	for _, o := range opts {
+		o(ep)
 	}
 	ep.Normalize()
 	ep.MaxInFlight = hookd.MaxMaxInFlight // seeding claims many at once

@@ -28,6 +28,7 @@ func (u *UI) parseTemplates() error {
 		"lower":   strings.ToLower,
 		"join":    strings.Join,
 		"retry":   retrySummary,
+		"dur":     human,
 	}
 	u.pages = make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
@@ -66,12 +67,12 @@ func short(s string, n int) string {
 
 func retrySummary(p hookd.RetryPolicy) string {
 	if b := p.Backoff; b != nil {
-		s := fmt.Sprintf("backoff from %s ×%g", b.Initial, b.Multiplier)
+		s := fmt.Sprintf("backoff from %s ×%g", human(b.Initial), b.Multiplier)
 		if b.MaxDelay > 0 {
-			s += ", at most " + b.MaxDelay.String() + " apart"
+			s += ", at most " + human(b.MaxDelay) + " apart"
 		}
 		if b.MaxAge > 0 {
-			s += ", for " + b.MaxAge.String()
+			s += ", for " + human(b.MaxAge)
 		}
 		if b.MaxAttempts > 0 {
 			s += fmt.Sprintf(", %d attempts", b.MaxAttempts)
@@ -83,7 +84,19 @@ func retrySummary(p hookd.RetryPolicy) string {
 	}
 	parts := make([]string, len(p.Schedule))
 	for i, d := range p.Schedule {
-		parts[i] = d.String()
+		parts[i] = human(d)
 	}
-	return fmt.Sprintf("%d attempts: then after %s", len(p.Schedule)+1, strings.Join(parts, ", "))
+	return fmt.Sprintf("%d attempts: at once, then after %s", len(p.Schedule)+1, strings.Join(parts, ", "))
+}
+
+// human writes a duration as a person would: "5m", "2h30m", not "5m0s".
+func human(d hookd.Duration) string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
