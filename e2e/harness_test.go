@@ -248,12 +248,6 @@ func (s *server) Kill() {
 	<-s.done
 }
 
-// call sends a request with the admin key and returns the status and body.
-func (s *server) call(method, path string, body any) (int, []byte) {
-	s.t.Helper()
-	return s.callAs(s.AdminKey, method, path, body)
-}
-
 // callAs sends a request with key ("" for none) and returns the status
 // and body. body is JSON-encoded unless it is a string or nil.
 func (s *server) callAs(key, method, path string, body any) (int, []byte) {

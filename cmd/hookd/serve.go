@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/delivery"
+)
+
+// HTTP server limits. Reads are bounded so a slow or hostile client cannot
+// hold a connection open for free; writes get room for the slowest answer,
+// a ping, which waits for an attempt of up to hookd.MaxTimeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	writeTimeout      = hookd.MaxTimeout + time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Run serves until env.ctx is cancelled (SIGTERM, SIGINT), then shuts down
+// in order: readiness off, stop accepting and finish in-flight requests,
+// stop the engine (finishing or releasing its attempts), close the store.
+func (c *serveCmd) Run(env *runEnv) error {
+	log := c.logger(env)
+	ctx := env.ctx
+
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	key, err := ensureAdminKey(ctx, st, c.AdminKey, time.Now())
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		// Printed on its own, not logged: it is the one time anyone sees it.
+		fmt.Fprintf(env.stdout, "admin key (shown once): %s\n", key)
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	engine := delivery.New(st, delivery.Options{
+		AllowNetworks: c.allowed,
+		Retention:     c.Retention,
+		Logger:        log,
+		Registerer:    registry,
+	})
+	// The engine outlives ctx: it is stopped explicitly, after the HTTP
+	// server, so that requests in flight can still publish.
+	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start delivery engine: %w", err)
+	}
+
+	handler := api.New(api.Config{Store: st, Engine: engine, Logger: log, Registry: registry})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		stopEngine(engine, c.ShutdownTimeout, log)
+		return fmt.Errorf("listen: %w", err)
+	}
+	// Scripts and tests read the port from this line (see the package doc).
+	log.Info("listening", "addr", ln.Addr().String(), "version", hookd.Version)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	case serveErr = <-served:
+		log.Error("http server stopped", "err", serveErr)
+	}
+
+	handler.SetReady(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown incomplete; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	if err := engine.Stop(shutdownCtx); err != nil {
+		log.Warn("delivery engine stop incomplete", "err", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// stopEngine stops an engine that was started but will serve nothing.
+func stopEngine(e *delivery.Engine, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		log.Warn("delivery engine stop incomplete", "err", err)
+	}
+}
