@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,4 +241,36 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	// The admin key sees both.
 	s.must(http.StatusOK, "GET", "/v1/tenants/beta/endpoints/"+betaEP.ID, nil, nil)
+}
+
+// TestServedRoutes: the binary serves the API, the operational routes and
+// the dashboard from one address, and answers unknown routes with a problem
+// document rather than a bare 404 page.
+func TestServedRoutes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		path, wantType string
+		wantStatus     int
+		wantLocation   string
+	}{
+		{"/", "", http.StatusFound, "/ui/"},
+		{"/ui/login", "text/html", http.StatusOK, ""},
+		{"/healthz", "application/json", http.StatusOK, ""},
+		{"/readyz", "application/json", http.StatusOK, ""},
+		{"/openapi.json", "application/json", http.StatusOK, ""},
+		{"/metrics", "text/plain", http.StatusOK, ""},
+		{"/v1/nope", "application/problem+json", http.StatusNotFound, ""},
+	} {
+		resp, err := client.Get(s.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) || resp.Header.Get("Location") != tc.wantLocation {
+			t.Errorf("GET %s = %d %q (Location %q), want %d %q (Location %q)", tc.path,
+				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), tc.wantStatus, tc.wantType, tc.wantLocation)
+		}
+	}
 }

@@ -30,6 +30,7 @@ type serveCmd struct {
 	AdminKey        string        `name:"admin-key" env:"HOOKD_ADMIN_KEY" placeholder:"hk_…" help:"Admin API key to accept; created in the store if missing. Without it, one is generated and printed on first start (env HOOKD_ADMIN_KEY)."`
 	AllowNetwork    []string      `name:"allow-network" env:"HOOKD_ALLOW_NETWORK" sep:"," placeholder:"CIDR" help:"Let deliveries reach this otherwise blocked network, e.g. 127.0.0.0/8; repeatable (env HOOKD_ALLOW_NETWORK, comma-separated)."`
 	Retention       time.Duration `env:"HOOKD_RETENTION" default:"720h" help:"How long events, deliveries and attempts are kept; 0 keeps them forever (env HOOKD_RETENTION)."`
+	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions and portal links; give every node the same. Default: random per process, so sessions end at restart (env HOOKD_SIGNING_KEY)."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HOOKD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests and attempts in flight (env HOOKD_SHUTDOWN_TIMEOUT)."`
 	LogFormat       string        `name:"log-format" env:"HOOKD_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json (env HOOKD_LOG_FORMAT)."`
 	LogLevel        string        `name:"log-level" env:"HOOKD_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged (env HOOKD_LOG_LEVEL)."`
@@ -42,6 +43,11 @@ type serveCmd struct {
 // the prefix and at least 24 characters after it.
 const minAdminKeyLength = len(hookd.KeyPrefix) + 24
 
+// minSigningKeyLength asks for a signing key with as many characters as
+// the dashboard wants random bytes, which a pass phrase of that length
+// roughly provides.
+const minSigningKeyLength = 32
+
 // Validate checks what kong cannot: CIDRs, the admin key's form and the
 // durations' signs. Kong reports its error as a usage error (exit 2).
 func (c *serveCmd) Validate() error {
@@ -53,6 +59,9 @@ func (c *serveCmd) Validate() error {
 	c.allowed = nets
 	if c.AdminKey != "" && (!hookd.LooksLikeAPIKey(c.AdminKey) || len(c.AdminKey) < minAdminKeyLength) {
 		errs = append(errs, fmt.Errorf("--admin-key: must start with %q and be %d to 199 characters long", hookd.KeyPrefix, minAdminKeyLength))
+	}
+	if c.SigningKey != "" && len(c.SigningKey) < minSigningKeyLength {
+		errs = append(errs, fmt.Errorf("--signing-key: must be at least %d characters", minSigningKeyLength))
 	}
 	if c.Retention < 0 {
 		errs = append(errs, errors.New("--retention: must not be negative (0 keeps data forever)"))

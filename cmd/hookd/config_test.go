@@ -27,7 +27,7 @@ func parse(t *testing.T, args ...string) (*cli, error) {
 }
 
 // hookdEnv lists every variable hookd reads.
-var hookdEnv = []string{"HOOKD_ADDR", "HOOKD_DATABASE_URL", "HOOKD_ADMIN_KEY", "HOOKD_ALLOW_NETWORK", "HOOKD_RETENTION", "HOOKD_SHUTDOWN_TIMEOUT", "HOOKD_LOG_FORMAT", "HOOKD_LOG_LEVEL"}
+var hookdEnv = []string{"HOOKD_ADDR", "HOOKD_DATABASE_URL", "HOOKD_ADMIN_KEY", "HOOKD_ALLOW_NETWORK", "HOOKD_RETENTION", "HOOKD_SIGNING_KEY", "HOOKD_SHUTDOWN_TIMEOUT", "HOOKD_LOG_FORMAT", "HOOKD_LOG_LEVEL"}
 
 // clearEnv unsets every HOOKD_ variable for the test (t.Setenv restores
 // them after), so that a developer's environment does not change the
@@ -145,6 +145,7 @@ func TestUsageErrors(t *testing.T) {
 		{"prefix too long", []string{"serve", "--allow-network", "10.0.0.0/33"}, nil, "is not a CIDR"},
 		{"short admin key", []string{"serve", "--admin-key", "hk_short"}, nil, "--admin-key"},
 		{"admin key without prefix", []string{"serve", "--admin-key", strings.Repeat("x", 40)}, nil, "--admin-key"},
+		{"short signing key", []string{"serve", "--signing-key", "short"}, nil, "--signing-key"},
 		{"negative retention", []string{"serve", "--retention", "-1h"}, nil, "--retention"},
 		{"bad retention", []string{"serve", "--retention", "soon"}, nil, "retention"},
 		{"unknown database scheme", []string{"serve", "--database-url", "mysql://db/hookd"}, nil, `unsupported scheme "mysql"`},

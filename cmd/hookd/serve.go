@@ -15,6 +15,7 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/ui"
 )
 
 // HTTP server limits. Reads are bounded so a slow or hostile client cannot
@@ -71,9 +72,18 @@ func (c *serveCmd) Run(env *runEnv) error {
 		return fmt.Errorf("start delivery engine: %w", err)
 	}
 
-	handler := api.New(api.Config{Store: st, Engine: engine, Logger: log, Registry: registry})
+	apiHandler := api.New(api.Config{Store: st, Engine: engine, Logger: log, Registry: registry})
+	dashboard, err := ui.New(ui.Config{Store: st, Engine: engine, Logger: log, SigningKey: []byte(c.SigningKey)})
+	if err != nil {
+		stopEngine(engine, c.ShutdownTimeout, log)
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", dashboard)
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	mux.Handle("/", apiHandler)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -101,7 +111,7 @@ func (c *serveCmd) Run(env *runEnv) error {
 		log.Error("http server stopped", "err", serveErr)
 	}
 
-	handler.SetReady(false)
+	apiHandler.SetReady(false)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
