@@ -303,9 +303,9 @@ func (u *UI) handleReplay(w http.ResponseWriter, r *http.Request, s *session, te
 	if err != nil {
 		return err
 	}
-	data := replayData{E: e, F: f, Count: len(ids), Over: over, Max: ReplayMax}
+	data := replayData{E: e, F: f, Count: len(ids), Over: over, Max: u.replayMax}
 	if over {
-		p.Error = fmt.Sprintf("More than %d failed deliveries fall in this range: narrow it and replay it in parts.", ReplayMax)
+		p.Error = fmt.Sprintf("More than %d failed deliveries fall in this range: narrow it and replay it in parts.", u.replayMax)
 		p.Data = data
 		u.render(w, http.StatusUnprocessableEntity, "replay", p)
 		return nil
@@ -335,17 +335,17 @@ type replayData struct {
 }
 
 // failedIDs collects the IDs of the deliveries lp selects, up to
-// ReplayMax; over reports that there are more. Collecting first means the
+// u.replayMax; over reports that there are more. Collecting first means the
 // walk is not disturbed by the retries turning failed deliveries pending.
 func (u *UI) failedIDs(ctx context.Context, lp hookd.DeliveryListParams) (ids []string, over bool, err error) {
-	lp.Limit = hookd.MaxLimit
+	lp.Limit = min(hookd.MaxLimit, u.replayMax+1)
 	for {
 		ds, next, err := u.store.DeliveryList(ctx, lp)
 		if err != nil {
 			return nil, false, err
 		}
 		for _, d := range ds {
-			if len(ids) == ReplayMax {
+			if len(ids) == u.replayMax {
 				return ids, true, nil
 			}
 			ids = append(ids, d.ID)

@@ -109,7 +109,7 @@ func (u *UI) handleEndpoint(w http.ResponseWriter, r *http.Request, s *session, 
 		ReplayUntil: formatFormTime(now.Add(time.Minute).Truncate(time.Minute)),
 		CanWrite:    s.Can(hookd.ScopeEndpointsWrite),
 		CanRetry:    s.Can(hookd.ScopeDeliveriesWrite),
-		ReplayMax:   ReplayMax,
+		ReplayMax:   u.replayMax,
 	}
 	u.render(w, http.StatusOK, "endpoint", p)
 	return nil

@@ -279,6 +279,14 @@ func (e *env) client(t *testing.T) *client {
 	return &client{t: t, e: e, hc: &hc}
 }
 
+// use makes the client fail t (a subtest) until the returned func
+// restores the parent.
+func (c *client) use(t *testing.T) func() {
+	old := c.t
+	c.t = t
+	return func() { c.t = old }
+}
+
 var csrfRe = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
 func (c *client) do(req *http.Request) *resp {

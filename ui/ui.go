@@ -55,6 +55,8 @@ type UI struct {
 	pages  map[string]*template.Template
 	cop    *http.CrossOriginProtection
 	static http.Handler
+
+	replayMax int // ReplayMax; tests lower it
 }
 
 // Portal link lifetimes.
@@ -75,6 +77,8 @@ func New(cfg Config) (*UI, error) {
 		base:   cfg.BasePath,
 		now:    cfg.Now,
 		cop:    http.NewCrossOriginProtection(),
+
+		replayMax: ReplayMax,
 	}
 	if u.log == nil {
 		u.log = slog.Default()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -169,14 +170,14 @@ func TestCSRF(t *testing.T) {
 		{"ForeignOrigin", nil, []string{"Origin", "https://evil.example"}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c.csrf = good
-			r := c.post(retry, tc.form, tc.hdr...)
-			c.want(r, http.StatusForbidden, "could not be verified")
-			if got := e.delivery("acme", d.ID); got.State != hookd.StateFailed {
-				t.Fatalf("a refused form changed the delivery: %s", got.State)
-			}
-		})
+		c.csrf = good
+		r := c.post(retry, tc.form, tc.hdr...)
+		if r.status != http.StatusForbidden || !strings.Contains(r.body, "could not be verified") {
+			t.Errorf("%s: status %d, want 403 and an explanation", tc.name, r.status)
+		}
+		if got := e.delivery("acme", d.ID); got.State != hookd.StateFailed {
+			t.Fatalf("%s: a refused form changed the delivery: %s", tc.name, got.State)
+		}
 	}
 
 	// The sign-in form is protected too.
@@ -624,6 +625,7 @@ func TestEndpointPages(t *testing.T) {
 
 	t.Run("DisableEnable", func(t *testing.T) {
 		defer e.use(t)()
+		defer c.use(t)()
 		r := c.post("/ui/t/acme/endpoints/"+ep.ID+"/disable", nil)
 		if r.status != http.StatusSeeOther {
 			t.Fatalf("disable: %d", r.status)
@@ -641,6 +643,7 @@ func TestEndpointPages(t *testing.T) {
 
 	t.Run("Rotate", func(t *testing.T) {
 		defer e.use(t)()
+		defer c.use(t)()
 		before, _ := e.store.EndpointGet(e.ctx, "acme", ep.ID)
 		c.get("/ui/t/acme/endpoints/" + ep.ID)
 		r := c.post("/ui/t/acme/endpoints/"+ep.ID+"/rotate", nil)
@@ -714,6 +717,18 @@ func TestReplay(t *testing.T) {
 		t.Errorf("a succeeded delivery was replayed: %s", got)
 	}
 
+	// Beyond the bound, nothing is replayed and the page says why.
+	e.ui.replayMax = 2
+	for i := range 3 {
+		e.deliver(ep, seed{at: base.Add(time.Duration(20+i) * time.Minute), outcomes: []hookd.Outcome{hookd.OutcomeTimeout}})
+	}
+	c.get("/ui/t/acme/endpoints/" + ep.ID)
+	c.want(c.post(replay, form), http.StatusUnprocessableEntity, "More than 2 failed deliveries")
+	if n := count(t, e, ep, hookd.StateFailed); n != 4 { // 3 new, and the one before the range
+		t.Fatalf("%d failed after a refused replay, want 4", n)
+	}
+	e.ui.replayMax = ReplayMax
+
 	// Bad ranges are a 400 with a message.
 	for _, f := range []url.Values{
 		{"since": {"nope"}, "until": {formatFormTime(base)}},
@@ -721,6 +736,52 @@ func TestReplay(t *testing.T) {
 		{"since": {formatFormTime(base)}, "until": {formatFormTime(base.Add(-time.Hour))}},
 	} {
 		c.want(c.post(replay, f), http.StatusBadRequest)
+	}
+}
+
+// count counts ep's deliveries in state.
+func count(t *testing.T, e *env, ep *hookd.Endpoint, state hookd.DeliveryState) int {
+	t.Helper()
+	ds, _, err := e.store.DeliveryList(e.ctx, hookd.DeliveryListParams{ListParams: hookd.ListParams{Limit: hookd.MaxLimit}, Tenant: ep.Tenant, EndpointID: ep.ID, State: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ds)
+}
+
+func TestPendingCap(t *testing.T) {
+	e := newEnv(t)
+	ep := e.endpoint("acme", "https://acme.example/hooks")
+	// More pending deliveries than the list page counts: it says "100+"
+	// rather than counting them all.
+	var ins []hookd.EventInsert
+	now := time.Now().UTC()
+	for i := range listPendingCap + 1 {
+		ev := &hookd.Event{ID: fmt.Sprintf("evt_p%d", i), Tenant: "acme", Type: "order.created", Data: []byte(`{}`), OccurredAt: now, CreatedAt: now}
+		ins = append(ins, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{{
+			ID: hookd.NewID(hookd.PrefixDelivery), Tenant: "acme", EventID: ev.ID, EventType: ev.Type, EndpointID: ep.ID,
+			State: hookd.StatePending, NextAttemptAt: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now,
+		}}})
+	}
+	if _, err := e.store.EventInsertMany(e.ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.signIn(e.adminKey())
+	c.want(c.get("/ui/t/acme/endpoints"), http.StatusOK, `<td class="num">100+</td>`)
+	c.want(c.get("/ui/t/acme/endpoints/"+ep.ID), http.StatusOK, "Pending deliveries</dt><dd>101</dd>")
+}
+
+// A mount that strips the prefix still reaches the pages.
+func TestStrippedMount(t *testing.T) {
+	e := newEnv(t)
+	h := http.StripPrefix("/ui", e.ui)
+	for path, want := range map[string]int{"/ui/login": http.StatusOK, "/ui/static/style.css": http.StatusOK, "/ui/": http.StatusSeeOther} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != want {
+			t.Errorf("GET %s through StripPrefix: %d, want %d", path, w.Code, want)
+		}
 	}
 }
 
