@@ -56,7 +56,7 @@ e AS (
 UPDATE delivery_queue SET paused = true WHERE endpoint_id IN (SELECT id FROM e) AND NOT paused`
 
 // nearRetry is how soon a recorded retry must come due for the record to
-// wake every node; later ones are found by the nodes' own timers and polls.
+// wake every node; the recording node times later ones itself.
 const nearRetry = time.Second
 
 // AttemptRecordMany stores attempts and applies each one's effect, all in
@@ -80,7 +80,6 @@ func (s *Store) AttemptRecordMany(ctx context.Context, recs []hookd.AttemptRecor
 	b := &pgx.Batch{}
 	wall := s.now()
 	wake := false
-	var earliest time.Time
 	for _, round := range rounds {
 		args, err := recordArgs(round)
 		if err != nil {
@@ -93,8 +92,6 @@ func (s *Store) AttemptRecordMany(ctx context.Context, recs []hookd.AttemptRecor
 			}
 			if r.NextAttemptAt.Before(wall.Add(nearRetry)) {
 				wake = true
-			} else if earliest.IsZero() || r.NextAttemptAt.Before(earliest) {
-				earliest = r.NextAttemptAt
 			}
 		}
 	}
@@ -126,9 +123,6 @@ func (s *Store) AttemptRecordMany(ctx context.Context, recs []hookd.AttemptRecor
 		err := s.pool.SendBatch(ctx, b).Close()
 		switch {
 		case err == nil:
-			if !earliest.IsZero() {
-				s.timer.at(earliest)
-			}
 			return nil
 		case noPartition(err) && try < 2:
 			for _, d := range days {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,8 +13,8 @@ import (
 // schema's channel; NOTIFY is delivered at commit, so a woken node finds
 // the rows. Each Store keeps one connection outside the pool LISTENing and
 // turns notifications into coalesced sends on Wakeups. Retries due later
-// are woken by this node's dueTimer, and anything else by the engine's own
-// polling.
+// are the engine's business: it times those it recorded, and its periodic
+// sweep finds the rest.
 
 // listen runs until ctx ends, reconnecting with backoff when the
 // connection is lost. After every (re)connection it wakes the engine once:
@@ -57,52 +56,5 @@ func (s *Store) listenOnce(ctx context.Context) error {
 			return err
 		}
 		s.wakeup()
-	}
-}
-
-// dueTimer wakes the engine when the earliest retry this node recorded
-// comes due, so that a retry a few seconds out is sent on time without
-// polling the database for it.
-type dueTimer struct {
-	mu   sync.Mutex
-	fire func()
-	t    *time.Timer
-	next time.Time
-}
-
-func (d *dueTimer) init(fire func()) { d.fire = fire }
-
-// at arranges a wake-up at t unless one is due earlier.
-func (d *dueTimer) at(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.fire == nil || (!d.next.IsZero() && !t.Before(d.next)) {
-		return
-	}
-	d.next = t
-	wait := time.Until(t)
-	if d.t == nil {
-		d.t = time.AfterFunc(wait, d.ring)
-	} else {
-		d.t.Reset(wait)
-	}
-}
-
-func (d *dueTimer) ring() {
-	d.mu.Lock()
-	d.next = time.Time{}
-	fire := d.fire
-	d.mu.Unlock()
-	if fire != nil {
-		fire()
-	}
-}
-
-func (d *dueTimer) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.fire = nil
-	if d.t != nil {
-		d.t.Stop()
 	}
 }

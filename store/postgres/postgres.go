@@ -33,7 +33,6 @@ type Store struct {
 	wake  chan struct{} // Wakeups; buffered 1, sent to without blocking
 	parts partitions
 	ins   *inserter
-	timer dueTimer
 
 	// now is the store's own clock, used only where the interface takes
 	// no time (DeliveryReleaseMany, partition upkeep).
@@ -95,7 +94,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s.parts.known = map[time.Time]bool{}
 	s.ins = newInserter(s)
-	s.timer.init(s.wakeup)
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(2)
@@ -166,7 +164,6 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		s.ins.close()
 		s.stop()
-		s.timer.stop()
 		s.wg.Wait()
 		s.pool.Close()
 	})

@@ -114,7 +114,8 @@ func pendingDays(ctx context.Context, conn *pgxpool.Conn) (map[time.Time]bool, e
 // the event and updates the delivery through the parent, so it either
 // finishes before the detach completes or no longer finds the rows). If
 // something is pending the partitions are attached again, else dropped.
-// Tables left detached by an interrupted run are finished the same way.
+// Tables left detached by an interrupted run are finished the same way:
+// dropped if their day may go, attached again otherwise.
 func (s *Store) dropDays(ctx context.Context, conn *pgxpool.Conn, before time.Time) (int, error) {
 	tables, err := s.partitionTables(ctx, conn)
 	if err != nil {
@@ -123,7 +124,8 @@ func (s *Store) dropDays(ctx context.Context, conn *pgxpool.Conn, before time.Ti
 	byDay := map[time.Time][]partitionTable{}
 	var days []time.Time
 	for _, t := range tables {
-		if t.day.AddDate(0, 0, 1).After(before) {
+		leftover := !t.attached || t.detachPending
+		if t.day.AddDate(0, 0, 1).After(before) && !leftover {
 			continue
 		}
 		if _, ok := byDay[t.day]; !ok {
@@ -142,25 +144,28 @@ func (s *Store) dropDays(ctx context.Context, conn *pgxpool.Conn, before time.Ti
 	// Partitions are made under the same lock (createDays), so an insert
 	// dated in a day being dropped waits and then makes it afresh.
 	lock := s.lockKey("partitions")
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lock); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lock); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
 	for _, d := range days {
-		if pending[d] {
+		droppable := !d.AddDate(0, 0, 1).After(before) && !pending[d]
+		if droppable {
+			if droppable, err = noneSince(ctx, conn, d, byDay[d], before); err != nil {
+				return 0, err
+			}
+		}
+		if !droppable {
+			if err := reattach(ctx, conn, d, byDay[d]); err != nil {
+				return 0, err
+			}
 			continue
-		}
-		var recent bool
-		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s WHERE created_at >= $1)`,
-			ident(partitionName("deliveries", d))), before).Scan(&recent); err != nil {
-			return 0, err
-		}
-		if recent {
-			continue
-		}
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lock); err != nil {
-			return 0, err
 		}
 		n, err := s.dropDay(ctx, conn, d, byDay[d])
-		if _, uerr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lock); uerr != nil && err == nil {
-			err = uerr
-		}
 		if err != nil {
 			return 0, err
 		}
@@ -171,9 +176,41 @@ func (s *Store) dropDays(ctx context.Context, conn *pgxpool.Conn, before time.Ti
 	return 0, nil
 }
 
+// noneSince reports whether day d's deliveries were all created before
+// before (BRIN on created_at makes this cheap).
+func noneSince(ctx context.Context, conn *pgxpool.Conn, d time.Time, tables []partitionTable, before time.Time) (bool, error) {
+	name := partitionName("deliveries", d)
+	if !slices.ContainsFunc(tables, func(t partitionTable) bool { return t.name == name }) {
+		return true, nil
+	}
+	var recent bool
+	err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s WHERE created_at >= $1)`, ident(name)), before).Scan(&recent)
+	return !recent, err
+}
+
+// reattach attaches again the tables of day d that an interrupted run left
+// detached.
+func reattach(ctx context.Context, conn *pgxpool.Conn, d time.Time, tables []partitionTable) error {
+	for _, t := range tables {
+		if t.detachPending {
+			if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE", ident(t.parent), ident(t.name))); err != nil {
+				return err
+			}
+		} else if t.attached {
+			continue
+		}
+		_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
+			ident(t.parent), ident(t.name), d.Format(time.RFC3339), d.AddDate(0, 0, 1).Format(time.RFC3339)))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Store) dropDay(ctx context.Context, conn *pgxpool.Conn, d time.Time, tables []partitionTable) (int, error) {
 	s.parts.forget(d)
-	for _, t := range tables {
+	for i, t := range tables {
 		switch {
 		case t.detachPending:
 			_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE", ident(t.parent), ident(t.name)))
@@ -186,6 +223,7 @@ func (s *Store) dropDay(ctx context.Context, conn *pgxpool.Conn, d time.Time, ta
 				return 0, err
 			}
 		}
+		tables[i].attached, tables[i].detachPending = false, false
 	}
 	var pending bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM delivery_queue
@@ -193,14 +231,7 @@ func (s *Store) dropDay(ctx context.Context, conn *pgxpool.Conn, d time.Time, ta
 		return 0, err
 	}
 	if pending {
-		for _, t := range tables {
-			_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
-				ident(t.parent), ident(t.name), d.Format(time.RFC3339), d.AddDate(0, 0, 1).Format(time.RFC3339)))
-			if err != nil {
-				return 0, err
-			}
-		}
-		return 0, nil
+		return 0, reattach(ctx, conn, d, tables)
 	}
 	total := 0
 	for _, t := range tables {
@@ -286,7 +317,7 @@ func (s *Store) purgeEventIDs(ctx context.Context, conn *pgx.Conn, before time.T
 	for {
 		var first *time.Time
 		err := conn.QueryRow(ctx, `SELECT min(created_at) FROM event_ids WHERE created_at >= $1 AND created_at < $2`,
-			nullTime(from), before).Scan(&first)
+			from, before).Scan(&first)
 		if err != nil || first == nil {
 			return 0, err
 		}
@@ -301,7 +332,7 @@ func (s *Store) purgeEventIDs(ctx context.Context, conn *pgx.Conn, before time.T
 			continue
 		}
 		tag, err := conn.Exec(ctx, `DELETE FROM event_ids WHERE ctid = ANY (ARRAY(
-			SELECT ctid FROM event_ids WHERE created_at >= $1 AND created_at < least($2, $3) LIMIT $4))`,
+			SELECT ctid FROM event_ids WHERE created_at >= $1 AND created_at < least($2::timestamptz, $3::timestamptz) LIMIT $4))`,
 			d, d.AddDate(0, 0, 1), before, batch)
 		return int(tag.RowsAffected()), err
 	}
