@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/store/postgres"
 	"github.com/hookd/hookd/store/sqlite"
 )
 
@@ -66,7 +67,11 @@ func openStore(ctx context.Context, rawURL string) (store, error) {
 		}
 		return s, nil
 	case kindPostgres:
-		return nil, errors.New("--database-url: the PostgreSQL store is not built yet; use sqlite:PATH")
+		s, err := postgres.Open(ctx, u.dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL database: %w", err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("--database-url: unknown kind %q", u.kind)
 }
