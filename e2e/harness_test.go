@@ -57,6 +57,8 @@ func newAdminKey() string {
 type serverConfig struct {
 	// DB is the SQLite file; empty means a new one in t.TempDir().
 	DB string
+	// DatabaseURL, when set, replaces DB (for PostgreSQL).
+	DatabaseURL string
 	// AdminKey defaults to a fresh key.
 	AdminKey string
 	// NoAdminKey starts without --admin-key, so that hookd generates one
@@ -105,7 +107,11 @@ func startServer(t testing.TB, cfg serverConfig) *server {
 	if cfg.AdminKey == "" && !cfg.NoAdminKey {
 		cfg.AdminKey = newAdminKey()
 	}
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--database-url", "sqlite:" + cfg.DB, "--log-level", "debug"}
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = "sqlite:" + cfg.DB
+	}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--database-url", dbURL, "--log-level", "debug"}
 	if !cfg.NoAdminKey {
 		args = append(args, "--admin-key", cfg.AdminKey)
 	}

@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookd/hookd/hookdtest"
+)
+
+// postgresDatabase creates a database for the test on the server named by
+// HOOKD_TEST_DATABASE_URL (else the local one), drops it when the test
+// ends, and returns its URL. It skips the test when no server answers.
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("HOOKD_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Skipf("no PostgreSQL answers: %v", err)
+	}
+	defer conn.Close(context.Background())
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "hookd_e2e_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestPostgresTwoNodes runs two hookd nodes on one PostgreSQL database,
+// migrated beforehand with "hookd migrate": events published to either
+// node are delivered, each seen by both nodes' APIs, and both stop cleanly.
+func TestPostgresTwoNodes(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDatabase(t)
+	out, err := exec.Command(binary, "migrate", "--database-url", dbURL).CombinedOutput()
+	if strings.Contains(string(out), "not built yet") {
+		t.Skipf("this hookd has no PostgreSQL store: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("hookd migrate: %v\n%s", err, out)
+	}
+
+	key := newAdminKey()
+	a := startServer(t, serverConfig{DatabaseURL: dbURL, AdminKey: key})
+	b := startServer(t, serverConfig{DatabaseURL: dbURL, AdminKey: key})
+	rcv := hookdtest.NewReceiver(t)
+	a.createEndpoint("acme", obj{"url": rcv.URL, "max_in_flight": 4})
+
+	const n = 100
+	for i := range n {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		ev := node.publish("acme", obj{"id": fmt.Sprintf("pg_%03d", i), "type": "order.created", "data": obj{"i": i}})
+		if ev.DeliveryCount != 1 {
+			t.Fatalf("event %d: delivery_count %d, want 1 (the endpoint made on the other node)", i, ev.DeliveryCount)
+		}
+	}
+	seen := map[string]int{}
+	eventually(t, 30*time.Second, fmt.Sprintf("all %d events are received", n), func() bool {
+		clear(seen)
+		for _, r := range rcv.Requests() {
+			seen[r.Header.Get("Webhook-Id")]++
+		}
+		return len(seen) == n
+	})
+	for _, node := range []*server{a, b} {
+		eventually(t, 10*time.Second, "every delivery is succeeded on both nodes", func() bool {
+			var p page[struct{ ID string }]
+			node.must(http.StatusOK, "GET", "/v1/tenants/acme/deliveries?status=succeeded&limit=1000", nil, &p)
+			return len(p.Data) == n
+		})
+	}
+	t.Logf("%d requests for %d events", rcv.Count(), n)
+	for _, node := range []*server{a, b} {
+		if code := node.Signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+			t.Errorf("exit %d after SIGTERM", code)
+		}
+	}
+}
