@@ -32,8 +32,8 @@ type Engine struct {
 	backlogs map[*lane]struct{}
 
 	heldMu  sync.Mutex
-	held    map[string]*job                 // deliveries leased to this node, by id
-	manual  map[string]struct{}             // deliveries a person asked to retry
+	held    map[string]*job                // deliveries leased to this node, by id
+	manual  map[string]struct{}            // deliveries a person asked to retry
 	waiters map[string]chan *hookd.Attempt // Ping, by delivery id
 
 	schedMu  sync.Mutex

@@ -3,14 +3,18 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-github/v81/github"
+	"github.com/stripe/stripe-go/v84/webhook"
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/delivery"
@@ -259,4 +263,20 @@ func eq[T comparable](t testing.TB, what string, got, want T) {
 	}
 }
 
-var _ = fmt.Sprint
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func stripeValidate(body []byte, header, secret string) error {
+	return webhook.ValidatePayloadWithTolerance(body, header, secret, 5*time.Minute)
+}
+
+func githubValidate(sig string, body []byte, secret string) error {
+	return github.ValidateSignature(sig, body, []byte(secret))
+}
+
+type netipPrefix = netip.Prefix
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func asError(err error, target **hookd.Error) bool { return errors.As(err, target) }

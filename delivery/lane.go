@@ -16,6 +16,8 @@ type job struct {
 	ev     *eventRef
 	lane   *lane
 	manual bool // asked for by a person: retry, ping
+	// notBefore holds back a delivery claimed ahead of its time.
+	notBefore time.Time
 	// leaseUntil is guarded by Engine.heldMu: a claim that finds the
 	// delivery already held renews it.
 	leaseUntil time.Time
@@ -114,12 +116,17 @@ func (l *lane) isIdle() bool {
 // capacityLocked is how many deliveries the lane may hold besides those in
 // flight: few enough that, at the endpoint's pace (its latency spread over
 // MaxInFlight workers, or its rate limit), the last waits no longer than
-// half the lease margin.
+// half the lease margin. Before the first attempt tells the latency, a
+// lane holds MaxInFlight × 16, so a first burst to a slow endpoint does
+// not lease more than it can send.
 func (l *lane) capacityLocked() int {
+	mif := float64(l.conf.ep.MaxInFlight)
 	c := float64(l.e.opts.LaneCapacity)
 	budget := l.e.opts.LeaseMargin / 2
 	if l.latency > 0 {
-		c = math.Min(c, float64(l.conf.ep.MaxInFlight)*float64(budget)/float64(l.latency))
+		c = math.Min(c, mif*float64(budget)/float64(l.latency))
+	} else {
+		c = math.Min(c, mif*16)
 	}
 	if r := l.conf.ep.RateLimit; r > 0 {
 		c = math.Min(c, r*budget.Seconds())
@@ -228,6 +235,10 @@ func (l *lane) work() {
 			// Disabled: hand the delivery back; it stays pending and
 			// the store leases it again once the endpoint is enabled.
 			l.e.release(j)
+			continue
+		}
+		if !l.e.waitUntil(j.notBefore) {
+			l.e.release(j) // shutting down
 			continue
 		}
 		if lim != nil && !j.manual {

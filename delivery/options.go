@@ -36,8 +36,9 @@ type Options struct {
 	// ClaimBatch bounds the deliveries one claim leases (default 256).
 	ClaimBatch int
 	// LaneCapacity bounds the deliveries one endpoint's lane holds in
-	// memory besides those in flight (default 1024); the rest wait in the
-	// store.
+	// memory besides those in flight (default 16384); the rest wait in the
+	// store. Lanes of slow or rate-limited endpoints hold fewer: what they
+	// can send within about half the lease margin.
 	LaneCapacity int
 	// RecordBatch bounds the attempts written in one AttemptRecordMany
 	// (default 512), and RecordDelay how long the writer waits to fill a
@@ -103,7 +104,7 @@ func (o *Options) setDefaults() {
 		o.ClaimBatch = 256
 	}
 	if o.LaneCapacity <= 0 {
-		o.LaneCapacity = 1024
+		o.LaneCapacity = 16384
 	}
 	if o.RecordBatch <= 0 {
 		o.RecordBatch = 512

@@ -23,6 +23,12 @@ const schedBucket = 10 * time.Millisecond
 // rest, within PollInterval.
 const maxScheduled = 100_000
 
+// claimAhead is how early the retry timer fires: the poller claims what
+// will be due by the retry's time (a claim with Now set to it) and the lane
+// holds the delivery until that time. The claim's own latency (a store
+// write) then no longer delays the request.
+const claimAhead = 100 * time.Millisecond
+
 type timeHeap []int64
 
 func (h timeHeap) Len() int           { return len(h) }
@@ -111,7 +117,7 @@ func (e *Engine) poll() {
 			if retryStop != nil {
 				retryStop()
 			}
-			retryC, retryStop = e.opts.NewTimer(at.Sub(e.now()))
+			retryC, retryStop = e.opts.NewTimer(at.Sub(e.now()) - claimAhead)
 			armed = at
 		}
 		select {
@@ -121,9 +127,10 @@ func (e *Engine) poll() {
 			sweepC, sweepStop = e.opts.NewTimer(e.opts.PollInterval)
 			e.claim()
 		case <-retryC:
+			at := armed
 			retryC, retryStop, armed = nil, nil, time.Time{}
-			e.popScheduled(e.now())
-			e.claim()
+			e.popScheduled(at)
+			e.claimAt(at)
 		case <-e.kickc:
 			e.claim()
 		case <-wake:
@@ -139,12 +146,19 @@ const maxClaimRounds = 64
 
 // claim leases due deliveries in batches and queues them in their lanes,
 // skipping endpoints whose lanes are full.
-func (e *Engine) claim() {
+func (e *Engine) claim() { e.claimAt(time.Time{}) }
+
+// claimAt claims what is due by at (or now, if later). Deliveries claimed
+// before they are due wait in their lane until then.
+func (e *Engine) claimAt(at time.Time) {
 	for range maxClaimRounds {
 		if e.stopping.Load() {
 			return
 		}
 		now := e.now()
+		if at.After(now) {
+			now = at
+		}
 		until := now.Add(time.Duration(e.maxTimeout.Load()) + e.opts.LeaseMargin)
 		skip, backlogged := e.fullLanes()
 		claims, err := e.store.DeliveryClaimMany(e.runCtx, hookd.DeliveryClaimParams{
@@ -232,7 +246,7 @@ func (e *Engine) dispatchClaims(claims []hookd.Claim, until time.Time) map[*lane
 			ref = &eventRef{ev: c.Event}
 			events[key] = ref
 		}
-		j := &job{d: d, ev: ref, lane: conf.lane, leaseUntil: until, manual: e.takeManual(d.ID)}
+		j := &job{d: d, ev: ref, lane: conf.lane, leaseUntil: until, notBefore: d.NextAttemptAt, manual: e.takeManual(d.ID)}
 		if !e.hold(j) {
 			continue // already queued here; its lease was renewed
 		}

@@ -90,6 +90,23 @@ func (e *Engine) attempt(c *epConf, j *job) {
 	e.record(rec, j)
 }
 
+// waitUntil waits for t on the engine's clock, reporting false if the
+// engine stops first.
+func (e *Engine) waitUntil(t time.Time) bool {
+	d := t.Sub(e.now())
+	if d <= 0 {
+		return true
+	}
+	c, stop := e.opts.NewTimer(d)
+	defer stop()
+	select {
+	case <-c:
+		return true
+	case <-e.runCtx.Done():
+		return false
+	}
+}
+
 // errAborted marks a request cut short by a hard stop.
 var errAborted = errors.New("aborted by shutdown")
 
