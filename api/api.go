@@ -181,11 +181,15 @@ func (s *Server) serve(c *call) error {
 			return hookd.Errorf(hookd.EFORBIDDEN, "this route needs the %s scope", rt.scope)
 		}
 	}
-	q, err := parseQuery(c.r.URL.RawQuery, rt.query)
-	if err != nil {
-		return err
+	if rt.scope != "" {
+		// Public routes (probes, metrics) ignore query strings: a probe
+		// that adds one must not start failing.
+		q, err := parseQuery(c.r.URL.RawQuery, rt.query)
+		if err != nil {
+			return err
+		}
+		c.q = q
 	}
-	c.q = q
 	return rt.serve(c)
 }
 

@@ -23,6 +23,16 @@
 // is silently ignored returns the wrong rows. Everything is validated
 // before anything is written, so no request ends in a partial write.
 //
+// Answers keep to a few shapes. Lists are {"data": [...], "next_cursor"}.
+// A publish answers the event's own fields plus "delivery_count" (the
+// deliveries this request created) and "duplicate"; a batch answers
+// {"data": [...]} with one such object per event, in order. An endpoint's
+// secret appears in the answer to its creation and otherwise only from
+// GET …/secret and POST …/secret/rotate ({"secret", "previous"}). PATCH of
+// an endpoint is a JSON merge patch (RFC 7386): an absent field stays as
+// it is, null resets it to its default, objects such as headers merge key
+// by key, and retry, being one policy, is replaced whole.
+//
 // A tenant-bound credential never learns that another tenant's objects
 // exist: it gets 404 for them, never 403. Credentials are checked by a list
 // of Authenticators; the built-in one looks API keys up by their SHA-256

@@ -14,6 +14,7 @@ import (
 func TestHealthAndReadiness(t *testing.T) {
 	e := newEnv(t)
 	e.get("/healthz", "").want(200)
+	e.get("/healthz?from=lb", "").want(200) // probes may add a query
 	e.get("/readyz", "").want(200)
 	e.api.SetReady(false)
 	e.get("/readyz", "").problem(503)
