@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 // cluster is three nodes on one fresh database, an endpoint of tenant
