@@ -9,7 +9,7 @@ import (
 	"github.com/hookd/hookd"
 )
 
-const deliveryCols = `d.rowid, d.id, d.tenant, COALESCE(e.id, ''), COALESCE(e.type, ''), d.endpoint_id, d.state, d.attempts, d.next_at, d.last_at, d.last_attempt_id, d.last_outcome, d.last_status, d.created_at, d.updated_at, d.lease_owner, d.lease_until FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq`
+const deliveryCols = `d.rowid, d.id, d.tenant, COALESCE(e.id, ''), COALESCE(e.type, ''), d.endpoint_id, d.state, d.attempts, d.next_at, d.last_at, d.last_attempt_id, d.last_outcome, d.last_status, d.created_at, d.updated_at, d.lease_owner, d.lease_until FROM deliveries d LEFT JOIN events e ON e.seq = d.rowid >> 20`
 
 func scanDelivery(sc interface{ Scan(...any) error }) (*hookd.Delivery, int64, error) {
 	var (
@@ -54,13 +54,28 @@ func (s *Store) DeliveryList(ctx context.Context, p hookd.DeliveryListParams) ([
 	}
 	n := limit(p.Limit)
 	q, args := `SELECT `+deliveryCols+` WHERE d.tenant = ?`, []any{p.Tenant}
-	if p.EndpointID != "" {
-		q += ` AND d.endpoint_id = ?`
-		args = append(args, p.EndpointID)
-	}
 	if p.EventID != "" {
-		q += ` AND d.event_seq = (SELECT seq FROM events WHERE tenant = ? AND id = ?)`
-		args = append(args, p.Tenant, p.EventID)
+		// An event's deliveries are a rowid range; the + keeps the planner
+		// from preferring the tenant's index, which would scan the tenant.
+		var seq int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT seq FROM events WHERE tenant = ? AND id = ?`, p.Tenant, p.EventID).Scan(&seq)
+		if isNoRows(err) {
+			return []*hookd.Delivery{}, "", nil
+		}
+		if err != nil {
+			return nil, "", storeErr(err)
+		}
+		lo, hi := eventRange(seq)
+		q = `SELECT ` + deliveryCols + ` WHERE +d.tenant = ? AND d.rowid >= ? AND d.rowid < ?`
+		args = append(args, lo, hi)
+	}
+	if p.EndpointID != "" {
+		if p.EventID != "" {
+			q += ` AND +d.endpoint_id = ?`
+		} else {
+			q += ` AND d.endpoint_id = ?`
+		}
+		args = append(args, p.EndpointID)
 	}
 	if p.EventType != "" {
 		q += ` AND e.type = ?`
@@ -92,9 +107,18 @@ func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimPara
 	return out, err
 }
 
+// The claim's queries, each answered from one partial index (plan_test.go
+// holds them to it). "lease_until > 0" repeats the index's condition so
+// that the planner may use it.
+const (
+	qInFlight = `SELECT COUNT(*) FROM deliveries WHERE endpoint_id = ? AND lease_until > 0 AND lease_until > ?`
+	qDue      = `SELECT rowid, due_at FROM deliveries WHERE endpoint_id = ? AND state = 0 AND due_at <= ? ORDER BY due_at LIMIT ?`
+	qNextDue  = `SELECT MIN(due_at) FROM deliveries WHERE endpoint_id = ? AND state = 0`
+)
+
 // candidate is a due delivery the claim may lease.
 type candidate struct {
-	rowid, due, seq int64
+	rowid, due int64
 }
 
 type claimEndpoint struct {
@@ -132,7 +156,7 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 			break
 		}
 		var inFlight int
-		if err := w.queryRow(`SELECT COUNT(*) FROM deliveries WHERE endpoint_id = ? AND lease_until > ?`, []any{e.id, now}, &inFlight); err != nil {
+		if err := w.queryRow(qInFlight, []any{e.id, now}, &inFlight); err != nil {
 			return nil, err
 		}
 		free := min(e.st.maxInFlight-inFlight, p.Max)
@@ -140,13 +164,13 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 			continue
 		}
 		visited = append(visited, e)
-		rows, err := w.query(`SELECT rowid, due_at, event_seq FROM deliveries WHERE endpoint_id = ? AND state = 0 AND due_at <= ? ORDER BY due_at LIMIT ?`, e.id, now, free)
+		rows, err := w.query(qDue, e.id, now, free)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var c candidate
-			if err := rows.Scan(&c.rowid, &c.due, &c.seq); err != nil {
+			if err := rows.Scan(&c.rowid, &c.due); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -169,7 +193,7 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 		if err != nil {
 			return nil, err
 		}
-		seq := c.seq
+		seq := c.rowid >> fanoutBits
 		ev := events[seq]
 		if ev == nil {
 			ev, _, err = scanEvent(rowScanner{w, `SELECT ` + eventCols + ` FROM events WHERE seq = ?`, []any{seq}})
@@ -184,7 +208,7 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 	// What each visited endpoint has left sets its next due time exactly.
 	for _, e := range visited {
 		var next sql.NullInt64
-		if err := w.queryRow(`SELECT MIN(due_at) FROM deliveries WHERE endpoint_id = ? AND state = 0`, []any{e.id}, &next); err != nil {
+		if err := w.queryRow(qNextDue, []any{e.id}, &next); err != nil {
 			return nil, err
 		}
 		e.st.nextDue = noDue

@@ -61,6 +61,9 @@ func (s *Store) EventInsertMany(ctx context.Context, in []hookd.EventInsert) ([]
 			ev.CreatedAt = now
 		}
 		ev.CreatedAt, ev.OccurredAt = utc(ev.CreatedAt), utc(ev.OccurredAt)
+		if len(in[i].Deliveries) > 1<<fanoutBits {
+			return nil, hookd.Invalid("deliveries", "event %d fans out to more than %d endpoints", i, 1<<fanoutBits)
+		}
 		for _, d := range in[i].Deliveries {
 			if d == nil {
 				return nil, hookd.Invalid("deliveries", "a delivery of event %d is missing", i)
@@ -94,8 +97,8 @@ func (s *Store) EventInsertMany(ctx context.Context, in []hookd.EventInsert) ([]
 			}
 			w.seq, ev.Seq = seq, seq
 			res[i] = hookd.EventInsertResult{Event: ev}
-			for _, d := range in[i].Deliveries {
-				if err := w.insertDelivery(d, seq); err != nil {
+			for j, d := range in[i].Deliveries {
+				if err := w.insertDelivery(d, seq<<fanoutBits|int64(j)); err != nil {
 					return err
 				}
 			}
@@ -117,7 +120,14 @@ type rowScanner struct {
 
 func (r rowScanner) Scan(dest ...any) error { return r.w.queryRow(r.q, r.args, dest...) }
 
-func (w *writer) insertDelivery(d *hookd.Delivery, seq int64) error {
+// fanoutBits is how many low bits of a delivery's rowid number it among
+// its event's deliveries; the rest is the event's seq.
+const fanoutBits = 20
+
+// eventRange is the rowid range [lo, hi) of the deliveries of event seq.
+func eventRange(seq int64) (lo, hi int64) { return seq << fanoutBits, (seq + 1) << fanoutBits }
+
+func (w *writer) insertDelivery(d *hookd.Delivery, rowid int64) error {
 	state := stateCode(d.State)
 	next, due := micro(d.NextAttemptAt), int64(0)
 	if state == 0 {
@@ -130,8 +140,8 @@ func (w *writer) insertDelivery(d *hookd.Delivery, seq int64) error {
 			due = max(next, micro(d.LeaseUntil))
 		}
 	}
-	_, err := w.exec(`INSERT INTO deliveries (id, tenant, event_seq, endpoint_id, state, attempts, next_at, due_at, last_at, last_attempt_id, last_outcome, last_status, created_at, updated_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.Tenant, seq, d.EndpointID, state, d.Attempts, next, due, micro(d.LastAttemptAt), d.LastAttemptID, string(d.LastOutcome), d.LastStatus,
+	_, err := w.exec(`INSERT INTO deliveries (rowid, id, tenant, endpoint_id, state, attempts, next_at, due_at, last_at, last_attempt_id, last_outcome, last_status, created_at, updated_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rowid, d.ID, d.Tenant, d.EndpointID, state, d.Attempts, next, due, micro(d.LastAttemptAt), d.LastAttemptID, string(d.LastOutcome), d.LastStatus,
 		micro(d.CreatedAt), micro(d.UpdatedAt), d.LeaseOwner, micro(d.LeaseUntil))
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func (s *Store) RetentionPurge(ctx context.Context, before time.Time, batch int)
 		for _, q := range []string{
 			`DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE started_at < ?1 LIMIT ?2)`,
 			`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2)`,
-			`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq) LIMIT ?2)`,
+			`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid >= e.seq << 20 AND d.rowid < (e.seq + 1) << 20) LIMIT ?2)`,
 		} {
 			if n >= batch {
 				break

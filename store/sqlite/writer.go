@@ -127,8 +127,12 @@ func (w *writer) run(maxBatch int) {
 	}
 }
 
-// commit runs batch in one transaction, a savepoint around each request
-// when there are several, and sets errs[i] to request i's result.
+// commit runs batch in one transaction and sets errs[i] to request i's
+// result. It first runs the requests one after the other: failures are
+// rare, and a SAVEPOINT around each request costs about as much as the
+// request itself. If one fails, it rolls everything back and runs the
+// batch again with a savepoint around each request, so that the failure
+// is rolled back alone.
 func (w *writer) commit(batch []*request, errs []error) {
 	live := 0
 	for i, r := range batch {
@@ -141,7 +145,16 @@ func (w *writer) commit(batch []*request, errs []error) {
 	if live == 0 {
 		return
 	}
-	abort := func(err error) {
+	if !w.try(batch, errs, false, live) {
+		w.try(batch, errs, true, live)
+	}
+}
+
+// try runs the batch in one transaction, with a savepoint around each
+// request or none. Without savepoints, a failing request rolls back the
+// whole transaction, and try returns false unless it was the only one.
+func (w *writer) try(batch []*request, errs []error, savepoints bool, live int) bool {
+	abort := func(err error) bool {
 		_, _ = w.exec("ROLLBACK")
 		w.mustReload()
 		for i := range errs {
@@ -149,46 +162,48 @@ func (w *writer) commit(batch []*request, errs []error) {
 				errs[i] = storeErr(err)
 			}
 		}
+		return true
 	}
 	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
-		abort(err)
-		return
+		return abort(err)
 	}
 	for i, r := range batch {
 		if errs[i] != nil {
 			continue
 		}
-		if live == 1 {
-			if err := r.fn(w); err != nil {
-				errs[i] = storeErr(err)
-				abort(err)
-				return
+		if savepoints {
+			if _, err := w.exec("SAVEPOINT r"); err != nil {
+				return abort(err)
 			}
-			continue
-		}
-		if _, err := w.exec("SAVEPOINT r"); err != nil {
-			abort(err)
-			return
 		}
 		if err := r.fn(w); err != nil {
+			if !savepoints {
+				if live > 1 {
+					_, _ = w.exec("ROLLBACK")
+					w.mustReload()
+					return false
+				}
+				errs[i] = storeErr(err)
+				return abort(err)
+			}
 			errs[i] = storeErr(err)
 			if _, err := w.exec("ROLLBACK TO r"); err != nil {
-				abort(err)
-				return
+				return abort(err)
 			}
 			w.mustReload()
 		}
-		if _, err := w.exec("RELEASE r"); err != nil {
-			abort(err)
-			return
+		if savepoints {
+			if _, err := w.exec("RELEASE r"); err != nil {
+				return abort(err)
+			}
 		}
 	}
 	if _, err := w.exec("COMMIT"); err != nil {
-		abort(err)
-		return
+		return abort(err)
 	}
 	w.s.stats.txs.Add(1)
 	w.s.stats.reqs.Add(uint64(live))
+	return true
 }
 
 // mustReload reloads the in-memory state; if even that fails, it forgets

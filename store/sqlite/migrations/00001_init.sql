@@ -35,13 +35,14 @@ CREATE UNIQUE INDEX events_tenant_id ON events (tenant, id);
 CREATE INDEX events_tenant_created ON events (tenant, created_at);
 CREATE INDEX events_created ON events (created_at);
 
--- due_at is when the claim may take the delivery: next_at, or the end of
--- its lease while leased, so that leased rows sort out of the claim's way.
+-- rowid is the event's seq << 20 plus the delivery's place in the fan-out,
+-- so an event's deliveries are one rowid range and need no index of their
+-- own. due_at is when the claim may take the delivery: next_at, or the end
+-- of its lease while leased, so that leased rows sort out of its way.
 CREATE TABLE deliveries (
 	rowid           INTEGER PRIMARY KEY,
 	id              TEXT NOT NULL UNIQUE,
 	tenant          TEXT NOT NULL,
-	event_seq       INTEGER NOT NULL,
 	endpoint_id     TEXT NOT NULL,
 	state           INTEGER NOT NULL,
 	attempts        INTEGER NOT NULL DEFAULT 0,
@@ -58,7 +59,6 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_tenant ON deliveries (tenant, created_at);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, created_at);
-CREATE INDEX deliveries_event ON deliveries (event_seq);
 CREATE INDEX deliveries_created ON deliveries (created_at);
 -- The claim: one endpoint's pending deliveries, soonest due first.
 CREATE INDEX deliveries_due ON deliveries (endpoint_id, due_at) WHERE state = 0;

@@ -1,0 +1,5 @@
+package sqlite_test
+
+import "runtime"
+
+var testingProcs = runtime.GOMAXPROCS(0)
