@@ -65,7 +65,7 @@ func New(store hookd.Store, opts Options) *Engine {
 	e := &Engine{
 		store:    store,
 		opts:     opts,
-		now:      opts.Now,
+		now:      func() time.Time { return opts.Now().UTC() },
 		log:      opts.Logger,
 		lanes:    make(map[string]*lane),
 		backlogs: make(map[*lane]struct{}),
@@ -347,7 +347,7 @@ func (e *Engine) Ping(ctx context.Context, ep *hookd.Endpoint) (*hookd.Attempt, 
 	select {
 	case a := <-ch:
 		if a == nil {
-			return nil, hookd.Errorf(hookd.EUNAVAILABLE, "the ping was not sent: the engine is shutting down")
+			return nil, hookd.Errorf(hookd.EUNAVAILABLE, "the ping was not sent (the engine is shutting down, or the request could not start in time)")
 		}
 		return a, nil
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -180,7 +181,7 @@ func (e *Engine) claimAt(at time.Time) {
 			// were not held back by their own MaxInFlight have no
 			// backlog left.
 			for _, l := range backlogged {
-				if !got[l] {
+				if !got[l] && !slices.Contains(skip, l.id) {
 					e.clearBacklog(l)
 				}
 			}
