@@ -20,6 +20,9 @@ import (
 // calls into one transaction (group commit) and PostgreSQL sends them in one
 // round trip, so the hot paths cost one fsync per batch, not per row.
 type Store interface {
+	AuthStore
+	RecoveryStore
+
 	// TenantList lists the tenants, created on first use by EndpointInsert
 	// and EventInsertMany.
 	TenantList(ctx context.Context, p ListParams) ([]Tenant, string, error)
