@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -267,7 +268,19 @@ func TestServedRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.path == "/metrics" {
+			// One registry holds the engine's, the API's and the runtime's.
+			for _, name := range []string{"hookd_requests_in_flight", "hookd_http_requests_in_flight", "go_goroutines", "process_resident_memory_bytes"} {
+				if !strings.Contains(string(body), name) {
+					t.Errorf("/metrics has no %s", name)
+				}
+			}
+		}
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) || resp.Header.Get("Location") != tc.wantLocation {
 			t.Errorf("GET %s = %d %q (Location %q), want %d %q (Location %q)", tc.path,
 				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), tc.wantStatus, tc.wantType, tc.wantLocation)
