@@ -116,17 +116,15 @@ func (l *lane) isIdle() bool {
 // capacityLocked is how many deliveries the lane may hold besides those in
 // flight: few enough that, at the endpoint's pace (its latency spread over
 // MaxInFlight workers, or its rate limit), the last waits no longer than
-// half the lease margin. Before the first attempt tells the latency, a
-// lane holds MaxInFlight × 16, so a first burst to a slow endpoint does
-// not lease more than it can send.
+// half the lease margin. Before the first attempt tells the latency, the
+// lane assumes a fast endpoint: a first burst to a slow one leases more
+// than it can send, and what waits too long is handed back unsent (see
+// attempt), which costs a release but never a late request.
 func (l *lane) capacityLocked() int {
-	mif := float64(l.conf.ep.MaxInFlight)
 	c := float64(l.e.opts.LaneCapacity)
 	budget := l.e.opts.LeaseMargin / 2
 	if l.latency > 0 {
-		c = math.Min(c, mif*float64(budget)/float64(l.latency))
-	} else {
-		c = math.Min(c, mif*16)
+		c = math.Min(c, float64(l.conf.ep.MaxInFlight)*float64(budget)/float64(l.latency))
 	}
 	if r := l.conf.ep.RateLimit; r > 0 {
 		c = math.Min(c, r*budget.Seconds())
