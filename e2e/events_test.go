@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -285,5 +286,52 @@ func TestServedRoutes(t *testing.T) {
 			t.Errorf("GET %s = %d %q (Location %q), want %d %q (Location %q)", tc.path,
 				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), tc.wantStatus, tc.wantType, tc.wantLocation)
 		}
+	}
+}
+
+// TestBadInput: malformed or invalid requests get a clear 4xx problem
+// naming the field, never a 500, and nothing is stored.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	big := `{"type": "a.b", "data": "` + strings.Repeat("x", 1<<20) + `"}`
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		field              string
+	}{
+		{"malformed JSON", "POST", "/v1/tenants/acme/events", `{"type": "a.b", "data": `, 400, ""},
+		{"body over 1 MiB", "POST", "/v1/tenants/acme/events", big, 413, ""},
+		{"bad event type", "POST", "/v1/tenants/acme/events", obj{"type": "a b", "data": 1}, 422, "type"},
+		{"missing data", "POST", "/v1/tenants/acme/events", obj{"type": "a.b"}, 422, "data"},
+		{"bad tenant", "POST", "/v1/tenants/a%20b/events", obj{"type": "a.b", "data": 1}, 422, "tenant"},
+		{"bad URL scheme", "POST", "/v1/tenants/acme/endpoints", obj{"url": "ftp://example.com"}, 422, "url"},
+		{"bad duration", "POST", "/v1/tenants/acme/endpoints", obj{"url": "https://example.com", "timeout": "soon"}, 422, "timeout"},
+		{"unknown scheme", "POST", "/v1/tenants/acme/endpoints", obj{"url": "https://example.com", "signature": obj{"scheme": "md5"}}, 422, "signature.scheme"},
+		{"bad CEL filter", "POST", "/v1/tenants/acme/endpoints", obj{"url": "https://example.com", "filter": "event.type ==="}, 422, "filter"},
+		{"bad cursor", "GET", "/v1/tenants/acme/events?cursor=not-a-cursor", nil, 422, "cursor"},
+		{"malformed query", "GET", "/v1/tenants/acme/events?limit=%%%", nil, 400, ""},
+	} {
+		status, b := s.callAs(s.AdminKey, tc.method, tc.path, tc.body)
+		if status != tc.status {
+			t.Errorf("%s: status %d, want %d: %.300s", tc.name, status, tc.status, b)
+			continue
+		}
+		var p problem
+		if err := json.Unmarshal(b, &p); err != nil || p.Status != tc.status || p.Detail == "" {
+			t.Errorf("%s: not a problem document: %.300s", tc.name, b)
+			continue
+		}
+		if tc.field != "" && !slices.ContainsFunc(p.Errors, func(e hookd.FieldError) bool { return e.Field == tc.field }) {
+			t.Errorf("%s: errors %+v do not name %q", tc.name, p.Errors, tc.field)
+		}
+	}
+	var events page[hookd.Event]
+	s.must(http.StatusOK, "GET", "/v1/tenants/acme/events", nil, &events)
+	var endpoints page[hookd.Endpoint]
+	s.must(http.StatusOK, "GET", "/v1/tenants/acme/endpoints", nil, &endpoints)
+	if len(events.Data)+len(endpoints.Data) != 0 {
+		t.Errorf("bad requests stored %d events and %d endpoints", len(events.Data), len(endpoints.Data))
 	}
 }
