@@ -232,3 +232,24 @@ func TestClock(t *testing.T) {
 		t.Errorf("Now = %v", c.Now())
 	}
 }
+
+func TestConcurrency(t *testing.T) {
+	r := hookdtest.NewReceiver(t)
+	r.SetDefault(hookdtest.Response{Hang: true})
+	for range 3 {
+		go func() {
+			resp, err := http.Post(r.URL, "text/plain", nil)
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	r.Wait(3)
+	if now, peak := r.Concurrency(); now != 3 || peak != 3 {
+		t.Fatalf("concurrency %d, peak %d; want 3, 3", now, peak)
+	}
+	r.Close()
+	if now, peak := r.Concurrency(); now != 0 || peak != 3 {
+		t.Fatalf("after close: concurrency %d, peak %d; want 0, 3", now, peak)
+	}
+}
