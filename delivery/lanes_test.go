@@ -248,14 +248,17 @@ func TestFilterAndBody(t *testing.T) {
 	r := hookdtest.NewReceiver(t)
 	h.endpoint(r.URL, func(e *hookd.Endpoint) {
 		e.Filter = `event.data.amount > 100`
-		e.Body = `{"event": event.id, "n": attempt.number, "amount": event.data.amount, "tenant": tenant}`
+		e.Body = `{"event": event.id, "seq": event.seq, "n": attempt.number, "amount": event.data.amount, "tenant": tenant}`
 	})
 	small := h.publish("order.created", map[string]int{"amount": 5})
 	big := h.publish("order.created", map[string]int{"amount": 500})
 	eq(t, "deliveries of a filtered-out event", small.DeliveryCount, 0)
 	eq(t, "deliveries of a matching event", big.DeliveryCount, 1)
 	q := r.Wait(1)[0]
-	eq(t, "body", string(q.Body), fmt.Sprintf(`{"event":%q,"n":1,"amount":500,"tenant":"acme"}`, big.Event.ID))
+	if big.Event.Seq <= small.Event.Seq {
+		t.Errorf("seq %d after %d", big.Event.Seq, small.Event.Seq)
+	}
+	eq(t, "body", string(q.Body), fmt.Sprintf(`{"event":%q,"seq":%d,"n":1,"amount":500,"tenant":"acme"}`, big.Event.ID, big.Event.Seq))
 	eq(t, "requests", r.Count(), 1)
 }
 

@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -263,4 +264,22 @@ func TestRotationSignsWithBothSecrets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A body expression is evaluated per attempt: a retry (claimed from the
+// store, not dispatched from memory) sees its own number and retry_of.
+func TestBodyPerAttempt(t *testing.T) {
+	h := newHarness(t, withClock())
+	r := hookdtest.NewReceiver(t)
+	r.Respond(hookdtest.Response{Status: 500})
+	h.endpoint(r.URL, func(e *hookd.Endpoint) {
+		e.Retry = schedule(time.Minute)
+		e.Body = `{"id": event.id, "seq": event.seq, "n": attempt.number, "retry_of": attempt.retry_of, "data": event.data}`
+	})
+	res := h.publish("order.created", map[string]int{"amount": 7})
+	first := h.waitRecords(1)[0].Attempt
+	h.clock.Advance(time.Minute)
+	reqs := r.Wait(2)
+	eq(t, "first body", string(reqs[0].Body), fmt.Sprintf(`{"id":%q,"seq":%d,"n":1,"retry_of":"","data":{"amount":7}}`, res.Event.ID, res.Event.Seq))
+	eq(t, "second body", string(reqs[1].Body), fmt.Sprintf(`{"id":%q,"seq":%d,"n":2,"retry_of":%q,"data":{"amount":7}}`, res.Event.ID, res.Event.Seq, first.ID))
 }
