@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) hookd.Store) {
 		{"List/Limits", testListLimits},
 		{"List/Cursors", testCursors},
 	}
+	tests = append(tests, authTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
