@@ -130,8 +130,15 @@ func TestFiltersAndPagination(t *testing.T) {
 
 	// Deliveries: the order endpoint got 15, the catch-all 23, which all
 	// fail after two attempts.
+	var pending []hookd.Delivery
+	defer func() {
+		if t.Failed() {
+			t.Logf("pending deliveries: %+v", pending)
+		}
+	}()
 	eventually(t, 20*time.Second, "all deliveries are settled", func() bool {
-		return len(s.deliveries("acme", url.Values{"status": {"pending"}}).Data) == 0
+		pending = s.deliveries("acme", url.Values{"status": {"pending"}}).Data
+		return len(pending) == 0
 	})
 	count := func(q url.Values) int {
 		q.Set("limit", "7")

@@ -66,16 +66,9 @@ func (c *serveCmd) Run(env *runEnv) error {
 		Logger:        log,
 		Registerer:    registry,
 	})
-	// The engine outlives ctx: it is stopped explicitly, after the HTTP
-	// server, so that requests in flight can still publish.
-	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start delivery engine: %w", err)
-	}
-
 	apiHandler := api.New(api.Config{Store: st, Engine: engine, Logger: log, Registry: registry})
 	dashboard, err := ui.New(ui.Config{Store: st, Engine: engine, Logger: log, SigningKey: []byte(c.SigningKey)})
 	if err != nil {
-		stopEngine(engine, c.ShutdownTimeout, log)
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -92,10 +85,17 @@ func (c *serveCmd) Run(env *runEnv) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	// Listen before the engine starts, so that a taken port fails the
+	// start before anything is sent.
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		stopEngine(engine, c.ShutdownTimeout, log)
 		return fmt.Errorf("listen: %w", err)
+	}
+	// The engine outlives ctx: it is stopped explicitly, after the HTTP
+	// server, so that requests in flight can still publish.
+	if err := engine.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return fmt.Errorf("start delivery engine: %w", err)
 	}
 	// Scripts and tests read the port from this line (see the package doc).
 	log.Info("listening", "addr", ln.Addr().String(), "version", hookd.Version)
@@ -126,13 +126,4 @@ func (c *serveCmd) Run(env *runEnv) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// stopEngine stops an engine that was started but will serve nothing.
-func stopEngine(e *delivery.Engine, timeout time.Duration, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := e.Stop(ctx); err != nil {
-		log.Warn("delivery engine stop incomplete", "err", err)
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -185,4 +186,26 @@ func TestEnsureAdminKeyIgnoresNonAdmin(t *testing.T) {
 	if _, err := st.APIKeyGetByHash(ctx, hookd.HashAPIKey(gen)); err != nil {
 		t.Errorf("generated key not stored: %v", err)
 	}
+}
+
+// TestServeAddressTaken: a taken port fails the start with status 1 and
+// leaves the database free for the next process.
+func TestServeAddressTaken(t *testing.T) {
+	clearEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	db := filepath.Join(t.TempDir(), "hookd.db")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--addr", ln.Addr().String(), "--database-url", db, "--admin-key", validKey}, &stdout, &stderr)
+	if code != exitError || !strings.Contains(stderr.String(), "listen") {
+		t.Errorf("exit %d, stderr %q; want 1 and a listen error", code, stderr.String())
+	}
+	st, err := openStore(context.Background(), db)
+	if err != nil {
+		t.Fatalf("the failed start kept the database: %v", err)
+	}
+	st.Close()
 }
