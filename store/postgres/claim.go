@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/hookd/hookd"
 	"github.com/jackc/pgx/v5"
@@ -45,7 +48,11 @@ ORDER BY e.id
 FOR NO KEY UPDATE SKIP LOCKED`
 
 // claimSQL leases up to $4 deliveries of the locked endpoints $1 (with
-// MaxInFlight $2), each endpoint's oldest due first, within its room.
+// MaxInFlight $2), each endpoint's oldest due first, within its room. The
+// endpoint locks keep other claimers off these rows, so they are not
+// locked one by one (which would write a WAL record per row looked at);
+// the UPDATE re-checks each row, which a retry or an outcome may have
+// changed meanwhile.
 const claimSQL = `
 WITH eps AS (SELECT * FROM unnest($1::text[], $2::int[]) AS e(id, cap)),
 live AS (
@@ -54,7 +61,7 @@ live AS (
 	GROUP BY endpoint_id
 ),
 room AS (
-	SELECT eps.id, greatest(eps.cap - coalesce(live.n, 0), 0) AS room
+	SELECT eps.id, least(greatest(eps.cap - coalesce(live.n, 0), 0), $4) AS room
 	FROM eps LEFT JOIN live ON live.endpoint_id = eps.id
 ),
 pick AS (
@@ -64,23 +71,23 @@ pick AS (
 		  AND (q.lease_owner IS NULL OR q.lease_until <= $3)
 		ORDER BY q.next_attempt_at
 		LIMIT room.room
-		FOR UPDATE SKIP LOCKED
 	) x
 	ORDER BY x.next_attempt_at
 	LIMIT $4
-),
-up AS (
-	UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6
-	FROM pick WHERE q.delivery_id = pick.delivery_id
-	RETURNING q.delivery_id, q.part_at, q.next_attempt_at, q.event_created_at, q.event_seq, q.lease_owner, q.lease_until
 )
-SELECT d.id, d.tenant, d.event_id, d.event_type, d.endpoint_id, d.state, d.attempts,
-	up.next_attempt_at, d.last_attempt_at, d.last_attempt_id, d.last_outcome, d.last_status,
-	d.created_at, d.updated_at, up.lease_owner, up.lease_until, ` + eventColumns + `
-FROM up
-JOIN deliveries d ON d.id = up.delivery_id AND d.part_at = up.part_at
-JOIN events e ON e.tenant = d.tenant AND e.created_at = up.event_created_at AND e.seq = up.event_seq
-ORDER BY up.next_attempt_at, up.delivery_id`
+UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6
+FROM pick
+WHERE q.delivery_id = pick.delivery_id
+  AND NOT q.paused AND q.next_attempt_at <= $3 AND (q.lease_owner IS NULL OR q.lease_until <= $3)
+RETURNING q.delivery_id, q.part_at, q.next_attempt_at, q.event_created_at, q.event_seq`
+
+// claimTx begins a claim's transaction. Queue statistics lag behind a
+// burst of publishes (autovacuum analyses about once a minute), and with a
+// stale "few rows" the planner would scan the whole queue, or sort every
+// due row to find the oldest. Every claim statement has an index that
+// answers it in due order, so the claim's plans are those index scans,
+// whatever the statistics say.
+var claimTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"}
 
 // DeliveryClaimMany leases due deliveries to p.Owner, oldest due first,
 // never beyond an endpoint's MaxInFlight counted over every node, never
@@ -102,13 +109,13 @@ func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimPara
 }
 
 func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
-	var out []hookd.Claim
 	skip := append([]string{}, p.SkipEndpoints...)
 	// Enough candidate rows to find several endpoints, few enough to stay
 	// cheap when one endpoint's backlog fills them all.
 	k := 2*p.Max + 16
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for round := 0; round < claimRounds && len(out) < p.Max; round++ {
+	var leased []leasedRow
+	err := pgx.BeginTxFunc(ctx, s.pool, claimTx, func(tx pgx.Tx) error {
+		for round := 0; round < claimRounds && len(leased) < p.Max; round++ {
 			rows, err := tx.Query(ctx, claimEndpointsSQL, p.Now, k, skip, p.EndpointID)
 			if err != nil {
 				return err
@@ -152,11 +159,11 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd
 				skip = append(skip, disabled...)
 				continue
 			}
-			got, err := claimRows(ctx, tx, ids, caps, p, p.Max-len(out))
+			got, err := leaseRows(ctx, tx, ids, caps, p, p.Max-len(leased))
 			if err != nil {
 				return err
 			}
-			out = append(out, got...)
+			leased = append(leased, got...)
 			if seen < int64(k) {
 				return nil // every due row was among the candidates
 			}
@@ -167,31 +174,95 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || len(leased) == 0 {
 		return nil, err
 	}
-	return out, nil
+	slices.SortFunc(leased, func(a, b leasedRow) int {
+		if c := a.next.Compare(b.next); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return s.claimed(ctx, leased, p)
 }
 
-func claimRows(ctx context.Context, tx pgx.Tx, ids []string, caps []int32, p hookd.DeliveryClaimParams, max int) ([]hookd.Claim, error) {
+// leasedRow is a queue row a claim leased.
+type leasedRow struct {
+	id               string
+	part, next, evAt time.Time
+	evSeq            int64
+}
+
+func leaseRows(ctx context.Context, tx pgx.Tx, ids []string, caps []int32, p hookd.DeliveryClaimParams, max int) ([]leasedRow, error) {
 	rows, err := tx.Query(ctx, claimSQL, ids, caps, p.Now, max, p.Owner, p.LeaseUntil)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []hookd.Claim
-	for rows.Next() {
-		var (
-			ev   hookd.Event
-			data []byte
-		)
-		d, err := scanDelivery(rows, &ev.Tenant, &ev.ID, &ev.Seq, &ev.Type, &data, &ev.OccurredAt, &ev.CreatedAt)
-		if err != nil {
-			return nil, err
+	var out []leasedRow
+	var r leasedRow
+	_, err = pgx.ForEachRow(rows, []any{&r.id, &r.part, &r.next, &r.evAt, &r.evSeq}, func() error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// claimed reads the deliveries and events of leased rows, after the claim
+// committed (the leases keep them), in one round trip. The keys are given
+// as arrays of constants so that PostgreSQL prunes partitions when it
+// plans, and looks rows up by index whatever its statistics.
+func (s *Store) claimed(ctx context.Context, leased []leasedRow, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
+	ids := make([]string, len(leased))
+	var parts, evAts []time.Time
+	var seqs []int64
+	for i, r := range leased {
+		ids[i] = r.id
+		if !containsTime(parts, r.part) {
+			parts = append(parts, r.part)
 		}
-		ev.Data = data
-		ev.OccurredAt, ev.CreatedAt = ev.OccurredAt.UTC(), ev.CreatedAt.UTC()
-		out = append(out, hookd.Claim{Delivery: d, Event: &ev})
+		if !containsTime(evAts, r.evAt) {
+			evAts = append(evAts, r.evAt)
+		}
+		seqs = append(seqs, r.evSeq)
 	}
-	return out, rows.Err()
+	deliveries := make(map[string]*hookd.Delivery, len(leased))
+	events := make(map[int64]*hookd.Event, len(leased))
+	b := &pgx.Batch{}
+	b.Queue(`SELECT d.id, d.tenant, d.event_id, d.event_type, d.endpoint_id, d.state, d.attempts,
+			NULL::timestamptz, d.last_attempt_at, d.last_attempt_id, d.last_outcome, d.last_status,
+			d.created_at, d.updated_at, NULL::text, NULL::timestamptz
+		FROM deliveries d WHERE d.id = ANY ($1) AND d.part_at = ANY ($2)`, ids, parts).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			deliveries[d.ID] = d
+		}
+		return rows.Err()
+	})
+	b.Queue(`SELECT `+eventColumns+` FROM events e WHERE e.created_at = ANY ($1) AND e.seq = ANY ($2)`,
+		evAts, seqs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			events[e.Seq] = e
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	out := make([]hookd.Claim, 0, len(leased))
+	for _, r := range leased {
+		d, ev := deliveries[r.id], events[r.evSeq]
+		if d == nil || ev == nil {
+			continue // gone with its day (retention); the lease lapses
+		}
+		d.NextAttemptAt, d.LeaseOwner, d.LeaseUntil = r.next.UTC(), p.Owner, p.LeaseUntil.UTC()
+		out = append(out, hookd.Claim{Delivery: d, Event: ev})
+	}
+	return out, nil
 }

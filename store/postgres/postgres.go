@@ -69,6 +69,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "hookd"
 	}
+	// hookd's statements are short; compiling one (JIT) costs more than it
+	// ever saves, and the planner's cost penalties (see claimTx) would
+	// trigger it.
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	// Connections found dead after a restart of PostgreSQL are replaced
 	// before use: pgxpool pings a connection idle for over a second.
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
