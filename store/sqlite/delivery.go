@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -185,25 +187,9 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 		}
 	}
 
-	out := make([]hookd.Claim, 0, len(cands))
-	events := map[int64]*hookd.Event{}
-	for _, c := range cands {
-		d, _, err := scanDelivery(rowScanner{w, `UPDATE deliveries SET lease_owner = ?, lease_until = ?, due_at = ? WHERE rowid = ? RETURNING rowid, id, tenant, '', '', endpoint_id, state, attempts, next_at, last_at, last_attempt_id, last_outcome, last_status, created_at, updated_at, lease_owner, lease_until`,
-			[]any{p.Owner, until, until, c.rowid}})
-		if err != nil {
-			return nil, err
-		}
-		seq := c.rowid >> fanoutBits
-		ev := events[seq]
-		if ev == nil {
-			ev, _, err = scanEvent(rowScanner{w, `SELECT ` + eventCols + ` FROM events WHERE seq = ?`, []any{seq}})
-			if err != nil {
-				return nil, err
-			}
-			events[seq] = ev
-		}
-		d.EventID, d.EventType = ev.ID, ev.Type
-		out = append(out, hookd.Claim{Delivery: d, Event: ev})
+	out, err := w.lease(cands, p.Owner, until)
+	if err != nil {
+		return nil, err
 	}
 	// What each visited endpoint has left sets its next due time exactly.
 	for _, e := range visited {
@@ -217,6 +203,83 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 		}
 	}
 	return out, nil
+}
+
+// lease leases the candidates to owner and returns them with their
+// events, in the candidates' order: one UPDATE and one SELECT whatever
+// their number.
+func (w *writer) lease(cands []candidate, owner string, until int64) ([]hookd.Claim, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	list := make([]byte, 0, 20*len(cands)+2)
+	list = append(list, '[')
+	pos := make(map[int64]int, len(cands))
+	for i, c := range cands {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, c.rowid, 10)
+		pos[c.rowid] = i
+	}
+	list = append(list, ']')
+	if _, err := w.exec(`UPDATE deliveries SET lease_owner = ?, lease_until = ?, due_at = ? WHERE rowid IN (SELECT value FROM json_each(?))`, owner, until, until, string(list)); err != nil {
+		return nil, err
+	}
+	rows, err := w.query(`SELECT `+claimCols+` WHERE d.rowid IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]hookd.Claim, len(cands))
+	events := map[int64]*hookd.Event{}
+	for rows.Next() {
+		d, ev, rowid, err := scanClaim(rows)
+		if err != nil {
+			return nil, err
+		}
+		if shared := events[ev.Seq]; shared != nil {
+			ev = shared
+		}
+		events[ev.Seq] = ev
+		out[pos[rowid]] = hookd.Claim{Delivery: d, Event: ev}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		if c.Delivery == nil {
+			return nil, errors.New("sqlite: a claimed delivery vanished")
+		}
+	}
+	return out, nil
+}
+
+const claimCols = `d.rowid, d.id, d.tenant, d.endpoint_id, d.state, d.attempts, d.next_at, d.last_at, d.last_attempt_id, d.last_outcome, d.last_status, d.created_at, d.updated_at, d.lease_owner, d.lease_until, ` +
+	`e.seq, e.id, e.tenant, e.type, e.data, e.occurred_at, e.created_at FROM deliveries d JOIN events e ON e.seq = d.rowid >> 20`
+
+func scanClaim(r *sql.Rows) (*hookd.Delivery, *hookd.Event, int64, error) {
+	var (
+		d                                                             hookd.Delivery
+		e                                                             hookd.Event
+		rowid                                                         int64
+		state                                                         int
+		next, last, created, updated, leaseUntil, occurred, evCreated int64
+		outcome                                                       string
+		data                                                          []byte
+	)
+	if err := r.Scan(&rowid, &d.ID, &d.Tenant, &d.EndpointID, &state, &d.Attempts, &next, &last, &d.LastAttemptID, &outcome, &d.LastStatus,
+		&created, &updated, &d.LeaseOwner, &leaseUntil, &e.Seq, &e.ID, &e.Tenant, &e.Type, &data, &occurred, &evCreated); err != nil {
+		return nil, nil, 0, err
+	}
+	if state >= 0 && state < len(stateNames) {
+		d.State = stateNames[state]
+	}
+	d.EventID, d.EventType, d.LastOutcome = e.ID, e.Type, hookd.Outcome(outcome)
+	d.NextAttemptAt, d.LastAttemptAt = fromMicro(next), fromMicro(last)
+	d.CreatedAt, d.UpdatedAt, d.LeaseUntil = fromMicro(created), fromMicro(updated), fromMicro(leaseUntil)
+	e.Data, e.OccurredAt, e.CreatedAt = data, fromMicro(occurred), fromMicro(evCreated)
+	return &d, &e, rowid, nil
 }
 
 func cmpInt(a, b int64) int {
