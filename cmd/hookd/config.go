@@ -13,7 +13,7 @@ import (
 
 // DatabaseFlags names the store; serve and migrate share it.
 type DatabaseFlags struct {
-	DatabaseURL string `name:"database-url" env:"HOOKD_DATABASE_URL" default:"sqlite:hookd.db" placeholder:"URL" help:"Where data lives: sqlite:PATH, a bare file path, or postgres://… (env HOOKD_DATABASE_URL)."`
+	DatabaseURL string `name:"database-url" env:"HOOKD_DATABASE_URL" default:"sqlite:hookd.db" placeholder:"URL" help:"Where data lives: sqlite:PATH, a bare file path, or a postgres:// URL."`
 }
 
 // Validate rejects a URL openStore could not open before anything starts.
@@ -25,15 +25,15 @@ func (f *DatabaseFlags) Validate() error {
 // serveCmd holds the flags of "hookd serve" (the contract in DESIGN.md,
 // "Command line", plus a few operational ones).
 type serveCmd struct {
-	Addr string `env:"HOOKD_ADDR" default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Address to listen on; port 0 picks a free one (env HOOKD_ADDR)."`
+	Addr string `env:"HOOKD_ADDR" default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Address to listen on; port 0 picks a free one."`
 	DatabaseFlags
-	AdminKey        string        `name:"admin-key" env:"HOOKD_ADMIN_KEY" placeholder:"hk_…" help:"Admin API key to accept; created in the store if missing. Without it, one is generated and printed on first start (env HOOKD_ADMIN_KEY)."`
-	AllowNetwork    []string      `name:"allow-network" env:"HOOKD_ALLOW_NETWORK" sep:"," placeholder:"CIDR" help:"Let deliveries reach this otherwise blocked network, e.g. 127.0.0.0/8; repeatable (env HOOKD_ALLOW_NETWORK, comma-separated)."`
-	Retention       time.Duration `env:"HOOKD_RETENTION" default:"720h" help:"How long events, deliveries and attempts are kept; 0 keeps them forever (env HOOKD_RETENTION)."`
-	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions and portal links; give every node the same. Default: random per process, so sessions end at restart (env HOOKD_SIGNING_KEY)."`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HOOKD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests and attempts in flight (env HOOKD_SHUTDOWN_TIMEOUT)."`
-	LogFormat       string        `name:"log-format" env:"HOOKD_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json (env HOOKD_LOG_FORMAT)."`
-	LogLevel        string        `name:"log-level" env:"HOOKD_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged (env HOOKD_LOG_LEVEL)."`
+	AdminKey        string        `name:"admin-key" env:"HOOKD_ADMIN_KEY" placeholder:"hk_…" help:"Admin API key to accept; created in the store if missing. Without it, one is generated and printed on first start."`
+	AllowNetwork    []string      `name:"allow-network" env:"HOOKD_ALLOW_NETWORK" sep:"," placeholder:"CIDR" help:"Let deliveries reach this otherwise blocked network, e.g. 127.0.0.0/8; repeatable (the variable takes a comma-separated list)."`
+	Retention       time.Duration `env:"HOOKD_RETENTION" default:"720h" help:"How long events, deliveries and attempts are kept; 0 keeps them forever."`
+	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions and portal links; give every node the same. Default: random per process, so sessions end at restart."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HOOKD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests and attempts in flight."`
+	LogFormat       string        `name:"log-format" env:"HOOKD_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
+	LogLevel        string        `name:"log-level" env:"HOOKD_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged."`
 
 	// allowed is AllowNetwork parsed by Validate.
 	allowed []netip.Prefix
