@@ -177,6 +177,19 @@ func testDeliveryList(t *testing.T, f *fixture) {
 			t.Errorf("listed delivery %+v lacks its event's id, type or tenant", d)
 		}
 	}
+	// Rows arriving between pages, newer and older, neither repeat nor
+	// push rows out; the older ones may show up on a later page.
+	first, next, err := f.s.DeliveryList(f.ctx, hookd.DeliveryListParams{Tenant: "acme", ListParams: hookd.ListParams{Limit: 7}})
+	must(t, err)
+	f.publish("acme", "order.created", at(time.Minute), ep1)
+	_, older := f.publish("acme", "order.created", at(-time.Minute), ep1)
+	rest := walk(t, 7, func(lp hookd.ListParams) ([]*hookd.Delivery, string, error) {
+		if lp.Cursor == "" {
+			lp.Cursor = next
+		}
+		return f.s.DeliveryList(f.ctx, hookd.DeliveryListParams{Tenant: "acme", ListParams: lp})
+	})
+	sameIDs(t, "deliveries walked while inserting", ids(append(first, rest...), deliveryID), append(reversed(all), older[0].ID))
 	_, _, err = f.s.DeliveryList(f.ctx, hookd.DeliveryListParams{Tenant: "acme", ListParams: hookd.ListParams{Cursor: "x"}})
 	wantCursorError(t, err)
 }
