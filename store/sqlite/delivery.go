@@ -101,6 +101,9 @@ func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimPara
 	if p.Max <= 0 {
 		return nil, nil
 	}
+	if p.Owner == "" {
+		return nil, hookd.Invalid("owner", "is required: a lease needs an owner")
+	}
 	var out []hookd.Claim
 	err := s.do(ctx, func(w *writer) (err error) {
 		out, err = w.claim(p)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -108,7 +107,7 @@ func (s *Store) EndpointInsert(ctx context.Context, e *hookd.Endpoint) error {
 // EndpointGet returns tenant's endpoint id.
 func (s *Store) EndpointGet(ctx context.Context, tenant, id string) (*hookd.Endpoint, error) {
 	e, _, err := scanEndpoint(s.read.endpointGet.QueryRowContext(ctx, tenant, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		return nil, hookd.NotFound("endpoint")
 	}
 	return e, storeErr(err)
@@ -158,7 +157,7 @@ func (s *Store) EndpointUpdate(ctx context.Context, e *hookd.Endpoint) error {
 	err = s.do(ctx, func(w *writer) error {
 		err := w.queryRow(`UPDATE endpoints SET enabled = ?, disabled_reason = ?, max_in_flight = ?, updated_at = ?, doc = ? WHERE tenant = ? AND id = ? RETURNING created_at`,
 			[]any{e.Enabled, e.DisabledReason, e.MaxInFlight, micro(e.UpdatedAt), doc, e.Tenant, e.ID}, &created)
-		if errors.Is(err, sql.ErrNoRows) {
+		if isNoRows(err) {
 			return hookd.NotFound("endpoint")
 		}
 		if err != nil {

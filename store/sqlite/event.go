@@ -51,6 +51,9 @@ func normalizeDelivery(d *hookd.Delivery, now time.Time) {
 // It sets Seq and normalises times in the callers' events and deliveries.
 // A delivery for an endpoint that no longer exists is stored cancelled.
 func (s *Store) EventInsertMany(ctx context.Context, in []hookd.EventInsert) ([]hookd.EventInsertResult, error) {
+	if len(in) == 0 {
+		return []hookd.EventInsertResult{}, nil
+	}
 	now := time.Now()
 	for i := range in {
 		ev := in[i].Event

@@ -83,6 +83,4 @@ func keyset(q string, args []any, col, rowidCol string, t, rowid int64, after, a
 	return q, append(args, n+1)
 }
 
-var errNoRows = sql.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
