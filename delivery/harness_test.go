@@ -280,3 +280,11 @@ func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func asError(err error, target **hookd.Error) bool { return errors.As(err, target) }
+
+// testLogger logs to t with -v, and nowhere otherwise.
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return quietLogger()
+}

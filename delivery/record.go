@@ -114,6 +114,13 @@ func (e *Engine) flush(batch []recItem) {
 	if len(releases) > 0 {
 		kick = true // released deliveries are due now
 	}
+	if e.waker != nil {
+		// A shared store caps each endpoint's leases across nodes and
+		// does not announce the slots an outcome frees: whoever frees
+		// them claims again, or a backlog held back by another node's
+		// leases would wait for the sweep.
+		kick = true
+	}
 	if len(recs) > 0 && e.opts.OnRecord != nil {
 		e.opts.OnRecord(recs)
 	}

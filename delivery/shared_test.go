@@ -75,7 +75,7 @@ func TestSharedStoreTwoNodes(t *testing.T) {
 		}
 		h := &harness{t: t, ctx: ctx, tenant: "acme", changed: make(chan struct{})}
 		h.eng = delivery.New(st, delivery.Options{
-			Owner: fmt.Sprint("node-", i), AllowNetworks: loopback, OnRecord: h.onRecord, Logger: quietLogger(),
+			Owner: fmt.Sprint("node-", i), AllowNetworks: loopback, OnRecord: h.onRecord, Logger: testLogger(t),
 		})
 		must(t, h.eng.Start(ctx))
 		t.Cleanup(func() {
