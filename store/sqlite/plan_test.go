@@ -25,6 +25,8 @@ func TestQueryPlans(t *testing.T) {
 		{`SELECT ` + deliveryCols + ` WHERE d.tenant = ? AND (d.created_at, d.rowid) < (?, ?) ORDER BY d.created_at DESC, d.rowid DESC LIMIT 10`, "INDEX deliveries_tenant (tenant=? AND created_at<?)"},
 		{`UPDATE deliveries SET state = 3 WHERE endpoint_id = ? AND state = 0`, "INDEX deliveries_due (endpoint_id=?)"},
 		{`UPDATE deliveries SET lease_owner = '' WHERE lease_until > 0 AND lease_owner = ?`, "INDEX deliveries_leased"},
+		{qPurgeAttempts, "INDEX attempts_delivery (delivery_id=?)"},
+		{`SELECT rowid, id FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2`, "INDEX deliveries_created (created_at<?)"},
 		{`SELECT 1 FROM deliveries d WHERE d.rowid >= ? << 20 AND d.rowid < (? + 1) << 20`, "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 	} {
 		rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+tc.q, 1, 2, 3, 4)

@@ -2,14 +2,17 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"time"
 )
 
-// RetentionPurge deletes up to batch rows older than before: attempts
-// first, then deliveries that are done (not pending) and untouched since,
-// then events no delivery refers to any more, so an event stays while a
-// delivery of it is pending. Each call is one small transaction of the
-// writer's group; callers repeat until it returns 0.
+// RetentionPurge deletes up to about batch rows older than before:
+// deliveries that are done (not pending) and untouched since, with their
+// attempts, then events no delivery refers to any more, so an event stays
+// while a delivery of it is pending. Attempts go with their delivery, which
+// spares them an index of their own. Each call is one small transaction of
+// the writer's group; callers repeat until it returns 0.
 func (s *Store) RetentionPurge(ctx context.Context, before time.Time, batch int) (int, error) {
 	if batch <= 0 {
 		batch = 1000
@@ -18,28 +21,77 @@ func (s *Store) RetentionPurge(ctx context.Context, before time.Time, batch int)
 	var n int
 	err := s.do(ctx, func(w *writer) error {
 		n = 0
-		for _, q := range []string{
-			`DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE started_at < ?1 LIMIT ?2)`,
-			`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2)`,
-			`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid >= e.seq << 20 AND d.rowid < (e.seq + 1) << 20) LIMIT ?2)`,
-		} {
-			if n >= batch {
+		for n < batch {
+			k, err := w.purgeDeliveries(cut, min(batch-n, 256))
+			if err != nil {
+				return err
+			}
+			if k == 0 {
 				break
 			}
-			r, err := w.exec(q, cut, batch-n)
-			if err != nil {
-				return err
-			}
-			k, err := r.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n += int(k)
+			n += k
 		}
-		return nil
+		if n >= batch {
+			return nil
+		}
+		r, err := w.exec(`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid >= e.seq << 20 AND d.rowid < (e.seq + 1) << 20) LIMIT ?2)`, cut, batch-n)
+		if err != nil {
+			return err
+		}
+		k, err := r.RowsAffected()
+		n += int(k)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+const qPurgeAttempts = `DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))`
+
+// purgeDeliveries deletes up to max old, done deliveries and their
+// attempts, returning how many rows went.
+func (w *writer) purgeDeliveries(cut int64, max int) (int, error) {
+	rows, err := w.query(`SELECT rowid, id FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2`, cut, max)
+	if err != nil {
+		return 0, err
+	}
+	rowids := []byte{'['}
+	var ids []string
+	for rows.Next() {
+		var rowid int64
+		var id string
+		if err := rows.Scan(&rowid, &id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if len(ids) > 0 {
+			rowids = append(rowids, ',')
+		}
+		rowids = strconv.AppendInt(rowids, rowid, 10)
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	rowids = append(rowids, ']')
+	idList, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	r, err := w.exec(qPurgeAttempts, string(idList))
+	if err != nil {
+		return 0, err
+	}
+	atts, _ := r.RowsAffected()
+	r, err = w.exec(`DELETE FROM deliveries WHERE rowid IN (SELECT value FROM json_each(?))`, string(rowids))
+	if err != nil {
+		return 0, err
+	}
+	ds, _ := r.RowsAffected()
+	return int(atts + ds), nil
 }

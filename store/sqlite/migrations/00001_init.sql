@@ -87,7 +87,7 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, started_at);
 CREATE INDEX attempts_endpoint ON attempts (endpoint_id, started_at);
-CREATE INDEX attempts_started ON attempts (started_at);
+-- No index on started_at: retention deletes attempts with their delivery.
 
 CREATE TABLE api_keys (
 	rowid      INTEGER PRIMARY KEY,
