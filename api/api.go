@@ -48,6 +48,13 @@ type Config struct {
 	KeyCacheTTL time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OAuth serves /oauth/token and /oauth/revoke (package oauth); nil
+	// answers them 404. Its access tokens are accepted only if it is
+	// also among Authenticators.
+	OAuth OAuth
+	// Portal makes the links of POST …/portal-links (*ui.UI); nil
+	// answers that route 404.
+	Portal Portal
 }
 
 // DefaultKeyCacheTTL is how long an API key lookup is cached by default.
@@ -70,6 +77,9 @@ type Server struct {
 	promHandler http.Handler
 	openapi     []byte
 	notReady    atomic.Bool
+
+	oauth  OAuth
+	portal Portal
 }
 
 // New returns the API. It panics if cfg.Store or cfg.Engine is nil, which
@@ -86,6 +96,8 @@ func New(cfg Config) *Server {
 		maxBatch: cfg.MaxBatchBody,
 		now:      cfg.Now,
 		mux:      http.NewServeMux(),
+		oauth:    cfg.OAuth,
+		portal:   cfg.Portal,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
