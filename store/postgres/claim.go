@@ -13,9 +13,9 @@ import (
 // Claiming. Several nodes claim from one queue at once, and each endpoint's
 // MaxInFlight holds across all of them. A claim is one short transaction:
 //
-//  1. find the endpoints of the oldest due work, and lock their endpoint
-//     rows FOR NO KEY UPDATE SKIP LOCKED: claimers of one endpoint take
-//     turns, and one that finds it taken leaves it to the other;
+//  1. find endpoints with due work, and lock their endpoint rows FOR NO
+//     KEY UPDATE SKIP LOCKED: claimers of one endpoint take turns, and
+//     one that finds it taken leaves it to the other;
 //  2. in a new statement, hence a snapshot taken after the locks, count
 //     each endpoint's live leases, take at most the room left from its
 //     own oldest due rows, and lease them.
@@ -23,29 +23,67 @@ import (
 // Counting in the same statement as the locking would read leases from
 // before another claimer's commit, and both could fill the same room. No
 // transaction outlives the claim: the HTTP request runs under the lease.
+//
+// Endpoints are found from the oldest due rows, a bounded number of them.
+// When those all belong to endpoints that cannot take more (full, skipped
+// by the caller, or being claimed by another node), say behind a slow
+// endpoint's backlog, the claim looks endpoint by endpoint instead,
+// skipping through the queue's endpoint index, so its cost follows the
+// number of endpoints rather than the size of anyone's backlog.
 
-// claimRounds bounds how often a claim looks past endpoints that turned out
-// to be full or busy.
-const claimRounds = 3
-
-// claimEndpointsSQL finds the endpoints of the oldest due work, skipping
-// $3, and locks those it can. Expired leases are due work too.
+// claimEndpointsSQL locks the endpoints of the oldest due rows ($2 of
+// them, and as many expired leases), leaving out $3. A last row, all NULL
+// but the count, says how many queue rows it looked at.
 const claimEndpointsSQL = `
 WITH c AS (
 	(SELECT endpoint_id FROM delivery_queue
 	 WHERE lease_owner IS NULL AND NOT paused AND next_attempt_at <= $1
-	   AND endpoint_id <> ALL ($3) AND ($4 = '' OR endpoint_id = $4)
 	 ORDER BY next_attempt_at LIMIT $2)
 	UNION ALL
 	(SELECT endpoint_id FROM delivery_queue
 	 WHERE lease_owner IS NOT NULL AND lease_until <= $1 AND NOT paused AND next_attempt_at <= $1
-	   AND endpoint_id <> ALL ($3) AND ($4 = '' OR endpoint_id = $4)
 	 LIMIT $2)
+),
+locked AS (
+	SELECT e.id, e.max_in_flight, e.enabled FROM endpoints e
+	WHERE e.id IN (SELECT endpoint_id FROM c WHERE endpoint_id <> ALL ($3))
+	ORDER BY e.id
+	FOR NO KEY UPDATE SKIP LOCKED
 )
-SELECT e.id, e.max_in_flight, e.enabled, (SELECT count(*) FROM c) FROM endpoints e
-WHERE e.id IN (SELECT endpoint_id FROM c)
+SELECT id, max_in_flight, enabled, NULL::bigint FROM locked
+UNION ALL SELECT NULL, NULL, NULL, count(*) FROM c`
+
+// claimOneSQL locks one endpoint, for claims of a single endpoint.
+const claimOneSQL = `
+SELECT e.id, e.max_in_flight, e.enabled, NULL::bigint FROM endpoints e WHERE e.id = $1
+FOR NO KEY UPDATE SKIP LOCKED`
+
+// claimScanSQL walks the queue's endpoints in id order from after $1
+// (a loose index scan: one probe per endpoint, whatever its backlog) and
+// locks up to $4 of them, leaving out $2, that have due work and room.
+const claimScanSQL = `
+WITH RECURSIVE walk(id) AS (
+	(SELECT endpoint_id FROM delivery_queue WHERE endpoint_id > $1 ORDER BY endpoint_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT q.endpoint_id FROM delivery_queue q WHERE q.endpoint_id > walk.id ORDER BY q.endpoint_id LIMIT 1)
+	FROM walk WHERE walk.id IS NOT NULL
+),
+found AS (
+	SELECT walk.id FROM walk
+	WHERE walk.id IS NOT NULL AND walk.id <> ALL ($2)
+	  AND EXISTS (SELECT 1 FROM delivery_queue q WHERE q.endpoint_id = walk.id AND q.next_attempt_at <= $3
+		AND NOT q.paused AND (q.lease_owner IS NULL OR q.lease_until <= $3))
+	  AND (SELECT count(*) FROM delivery_queue l WHERE l.endpoint_id = walk.id AND l.lease_owner IS NOT NULL AND l.lease_until > $3)
+		< (SELECT max_in_flight FROM endpoints WHERE id = walk.id AND enabled)
+	LIMIT $4
+)
+SELECT e.id, e.max_in_flight, e.enabled, NULL::bigint FROM endpoints e
+WHERE e.id IN (SELECT id FROM found)
 ORDER BY e.id
 FOR NO KEY UPDATE SKIP LOCKED`
+
+// scanEndpoints bounds the endpoints one claimScanSQL locks.
+const scanEndpoints = 64
 
 // claimSQL leases up to $4 deliveries of the locked endpoints $1 (with
 // MaxInFlight $2), each endpoint's oldest due first, within its room. The
@@ -109,69 +147,56 @@ func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimPara
 }
 
 func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
-	skip := append([]string{}, p.SkipEndpoints...)
 	// Enough candidate rows to find several endpoints, few enough to stay
 	// cheap when one endpoint's backlog fills them all.
 	k := 2*p.Max + 16
 	var leased []leasedRow
 	err := pgx.BeginTxFunc(ctx, s.pool, claimTx, func(tx pgx.Tx) error {
-		for round := 0; round < claimRounds && len(leased) < p.Max; round++ {
-			rows, err := tx.Query(ctx, claimEndpointsSQL, p.Now, k, skip, p.EndpointID)
-			if err != nil {
-				return err
-			}
-			var (
-				ids      []string
-				caps     []int32
-				disabled []string
-				seen     int64 // candidate rows
-			)
-			for rows.Next() {
-				var (
-					id      string
-					cap     int32
-					enabled bool
-				)
-				if err := rows.Scan(&id, &cap, &enabled, &seen); err != nil {
-					rows.Close()
-					return err
-				}
-				if enabled {
-					ids, caps = append(ids, id), append(caps, cap)
-				} else {
-					disabled = append(disabled, id)
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if len(disabled) > 0 {
-				// Rows queued while the endpoint was being disabled
-				// missed its pause; pause them now.
-				if _, err := tx.Exec(ctx, `UPDATE delivery_queue SET paused = true WHERE endpoint_id = ANY ($1) AND NOT paused`, disabled); err != nil {
-					return err
-				}
-			}
-			if len(ids) == 0 {
-				if len(disabled) == 0 {
-					return nil // nothing due, or every endpoint busy with another claimer
-				}
-				skip = append(skip, disabled...)
-				continue
+		take := func(sql string, args ...any) (seen int64, eps []string, err error) {
+			ids, caps, seen, err := lockEndpoints(ctx, tx, sql, args...)
+			if err != nil || len(ids) == 0 {
+				return seen, ids, err
 			}
 			got, err := leaseRows(ctx, tx, ids, caps, p, p.Max-len(leased))
-			if err != nil {
+			leased = append(leased, got...)
+			return seen, ids, err
+		}
+		if p.EndpointID != "" {
+			_, _, err := take(claimOneSQL, p.EndpointID)
+			return err
+		}
+		skip := p.SkipEndpoints
+		if skip == nil {
+			skip = []string{} // NULL would leave out every endpoint
+		}
+		seen, eps, err := take(claimEndpointsSQL, p.Now, k, skip)
+		if err != nil || len(leased) >= p.Max || seen < int64(k) {
+			return err // every due row was among those seen
+		}
+		// The oldest due rows are all of endpoints that gave what they
+		// could: look endpoint by endpoint, from where this node last
+		// stopped, so that every endpoint gets its turn.
+		exclude := append(slices.Clone(skip), eps...)
+		s.scanMu.Lock()
+		from := s.scanFrom
+		s.scanMu.Unlock()
+		var last string
+		for _, start := range []string{from, ""} {
+			_, found, err := take(claimScanSQL, start, exclude, p.Now, scanEndpoints)
+			if err != nil || len(leased) >= p.Max {
 				return err
 			}
-			leased = append(leased, got...)
-			if seen < int64(k) {
-				return nil // every due row was among the candidates
+			if len(found) > 0 {
+				last = found[len(found)-1]
 			}
-			// Look past the endpoints seen: they were full, or gave
-			// all they had.
-			skip = append(skip, ids...)
-			skip = append(skip, disabled...)
+			if start == "" || len(found) >= scanEndpoints {
+				break
+			}
+			exclude = append(exclude, found...)
 		}
+		s.scanMu.Lock()
+		s.scanFrom = last
+		s.scanMu.Unlock()
 		return nil
 	})
 	if err != nil || len(leased) == 0 {
@@ -184,6 +209,44 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd
 		return strings.Compare(a.id, b.id)
 	})
 	return s.claimed(ctx, leased, p)
+}
+
+// lockEndpoints runs one of the claim*SQL statements and returns the
+// enabled endpoints it locked with their MaxInFlight, and the number of
+// queue rows it looked at. Unpaused rows of disabled endpoints (queued
+// while the endpoint was being disabled) are paused on the way.
+func lockEndpoints(ctx context.Context, tx pgx.Tx, sql string, args ...any) (ids []string, caps []int32, seen int64, err error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var (
+		id       *string
+		cap      *int32
+		enabled  *bool
+		n        *int64
+		disabled []string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &cap, &enabled, &n}, func() error {
+		switch {
+		case n != nil: // the row of the count
+			seen = *n
+		case *enabled:
+			ids, caps = append(ids, *id), append(caps, *cap)
+		default:
+			disabled = append(disabled, *id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if len(disabled) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE delivery_queue SET paused = true WHERE endpoint_id = ANY ($1) AND NOT paused`, disabled); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	return ids, caps, seen, nil
 }
 
 // leasedRow is a queue row a claim leased.

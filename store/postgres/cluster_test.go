@@ -368,3 +368,69 @@ func TestMigrateConcurrently(t *testing.T) {
 		publishAt(t, s, time.Now(), ep)
 	}
 }
+
+// TestClaimPastBacklog: a slow endpoint's backlog of due deliveries, older
+// than everything else, fills every claim's first look; claims still find
+// the other endpoints' work, on the node holding the slow endpoint's
+// leases (which skips it) and on another node (which finds it full).
+func TestClaimPastBacklog(t *testing.T) {
+	url := freshSchema(t)
+	a, b := openStore(t, url), openStore(t, url)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	slow, fast := newEndpoint("acme", 2, now), newEndpoint("acme", 100, now)
+	for _, ep := range []*hookd.Endpoint{slow, fast} {
+		if err := a.EndpointInsert(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var in []hookd.EventInsert
+	for i := range 3000 {
+		at := now.Add(-time.Hour + time.Duration(i)*time.Millisecond)
+		ep := slow
+		if i >= 2990 {
+			ep = fast // the ten newest
+		}
+		ev := &hookd.Event{ID: fmt.Sprintf("e%d", i), Tenant: "acme", Type: "t", Data: json.RawMessage(`1`), OccurredAt: at, CreatedAt: at}
+		d := &hookd.Delivery{ID: idAt(hookd.PrefixDelivery, at), Tenant: "acme", EventID: ev.ID, EventType: "t",
+			EndpointID: ep.ID, State: hookd.StatePending, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at}
+		in = append(in, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{d}})
+	}
+	if _, err := a.EventInsertMany(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	count := func(cs []hookd.Claim) (nslow, nfast int) {
+		for _, c := range cs {
+			if c.Delivery.EndpointID == slow.ID {
+				nslow++
+			} else {
+				nfast++
+			}
+		}
+		return
+	}
+	params := func(owner string, skip ...string) hookd.DeliveryClaimParams {
+		return hookd.DeliveryClaimParams{Owner: owner, Now: time.Now(), LeaseUntil: time.Now().Add(time.Minute), Max: 4, SkipEndpoints: skip}
+	}
+	cs, err := a.DeliveryClaimMany(ctx, params("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, f := count(cs); s != 2 || f != 2 {
+		t.Fatalf("first claim: %d slow, %d fast; want the slow endpoint's room (2) and 2 fast", s, f)
+	}
+	cs, err = a.DeliveryClaimMany(ctx, params("a", slow.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, f := count(cs); s != 0 || f != 4 {
+		t.Fatalf("claim skipping the slow endpoint: %d slow, %d fast; want 0 and 4", s, f)
+	}
+	cs, err = b.DeliveryClaimMany(ctx, params("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, f := count(cs); s != 0 || f != 4 {
+		t.Fatalf("another node's claim: %d slow, %d fast; want 0 (it is full) and 4", s, f)
+	}
+}

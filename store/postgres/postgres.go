@@ -33,6 +33,10 @@ type Store struct {
 	wake  chan struct{} // Wakeups; buffered 1, sent to without blocking
 	parts partitions
 	ins   *inserter
+	// scanFrom is the endpoint after which the next endpoint-by-endpoint
+	// claim starts (see claim.go).
+	scanMu   sync.Mutex
+	scanFrom string
 
 	// now is the store's own clock, used only where the interface takes
 	// no time (DeliveryReleaseMany, partition upkeep).
