@@ -26,7 +26,7 @@ func TestQueryPlans(t *testing.T) {
 		{`UPDATE deliveries SET state = 3 WHERE endpoint_id = ? AND state = 0`, "INDEX deliveries_due (endpoint_id=?)"},
 		{`UPDATE deliveries SET lease_owner = '' WHERE lease_until > 0 AND lease_owner = ?`, "INDEX deliveries_leased"},
 		{qPurgeAttempts, "INDEX attempts_delivery (delivery_id=?)"},
-		{`SELECT rowid, id FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2`, "INDEX deliveries_created (created_at<?)"},
+		{`SELECT d.rowid, d.id, (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) FROM deliveries d WHERE d.created_at < ?1 AND d.state != 0 AND d.updated_at < ?1 LIMIT ?2`, "INDEX deliveries_created (created_at<?)"},
 		{`SELECT 1 FROM deliveries d WHERE d.rowid >= ? << 20 AND d.rowid < (? + 1) << 20`, "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 	} {
 		rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+tc.q, 1, 2, 3, 4)

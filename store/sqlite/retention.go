@@ -50,33 +50,52 @@ func (s *Store) RetentionPurge(ctx context.Context, before time.Time, batch int)
 
 const qPurgeAttempts = `DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))`
 
-// purgeDeliveries deletes up to max old, done deliveries and their
-// attempts, returning how many rows went.
-func (w *writer) purgeDeliveries(cut int64, max int) (int, error) {
-	rows, err := w.query(`SELECT rowid, id FROM deliveries WHERE created_at < ?1 AND state != 0 AND updated_at < ?1 LIMIT ?2`, cut, max)
+// purgeDeliveries deletes old, done deliveries with their attempts, at
+// most budget rows, returning how many went. A delivery with more attempts
+// than the budget loses its attempts budget at a time first.
+func (w *writer) purgeDeliveries(cut int64, budget int) (int, error) {
+	rows, err := w.query(`SELECT d.rowid, d.id, (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) FROM deliveries d WHERE d.created_at < ?1 AND d.state != 0 AND d.updated_at < ?1 LIMIT ?2`, cut, budget)
 	if err != nil {
 		return 0, err
 	}
 	rowids := []byte{'['}
 	var ids []string
+	var first string
+	total := 0
 	for rows.Next() {
 		var rowid int64
 		var id string
-		if err := rows.Scan(&rowid, &id); err != nil {
+		var atts int
+		if err := rows.Scan(&rowid, &id, &atts); err != nil {
 			rows.Close()
 			return 0, err
+		}
+		if first == "" {
+			first = id
+		}
+		if total+1+atts > budget {
+			break
 		}
 		if len(ids) > 0 {
 			rowids = append(rowids, ',')
 		}
 		rowids = strconv.AppendInt(rowids, rowid, 10)
 		ids = append(ids, id)
+		total += 1 + atts
 	}
 	if err := rows.Close(); err != nil {
 		return 0, err
 	}
 	if len(ids) == 0 {
-		return 0, nil
+		if first == "" {
+			return 0, nil
+		}
+		r, err := w.exec(`DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE delivery_id = ? LIMIT ?)`, first, budget)
+		if err != nil {
+			return 0, err
+		}
+		k, err := r.RowsAffected()
+		return int(k), err
 	}
 	rowids = append(rowids, ']')
 	idList, err := json.Marshal(ids)

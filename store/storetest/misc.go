@@ -100,6 +100,13 @@ func testRetentionPurge(t *testing.T, f *fixture) {
 	recs = append(recs,
 		hookd.AttemptRecord{Attempt: attempt(pend[0], 1, old, hookd.OutcomeHTTPError), State: hookd.StatePending, NextAttemptAt: at(time.Hour), LeaseOwner: "n1"},
 		hookd.AttemptRecord{Attempt: attempt(pend[1], 1, old, hookd.OutcomeHTTPError), State: hookd.StateFailed, LeaseOwner: "n1"})
+	// done[0] also has manual attempts, more than a purge batch.
+	for i := range 3 {
+		a := attempt(done[0], 2+i, old.Add(time.Duration(i+1)*time.Second), hookd.OutcomeSucceeded)
+		a.Manual = true
+		doneAtts = append(doneAtts, a.ID)
+		recs = append(recs, hookd.AttemptRecord{Attempt: a, State: hookd.StateSucceeded, LeaseOwner: "ping"})
+	}
 	must(t, f.s.AttemptRecordMany(f.ctx, recs))
 	_, err := f.s.DeliveryRetry(f.ctx, "acme", pend[1].ID, at(0))
 	must(t, err)

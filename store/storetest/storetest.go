@@ -30,6 +30,10 @@
 //     fields from the attempt, and NextAttemptAt only for a pending state.
 //   - EndpointDelete cancels the endpoint's pending deliveries (State
 //     cancelled, NextAttemptAt zero, lease dropped, UpdatedAt now).
+//   - RetentionPurge deletes only rows created before the cutoff, never a
+//     pending delivery nor the event it needs, and returns 0 once nothing
+//     is left. How much one call deletes is the store's: SQLite deletes at
+//     most batch rows, PostgreSQL drops whole partitions.
 //   - DeliveryClaimMany never leases a delivery of a disabled endpoint, and
 //     never lets the live leases of one endpoint (of any owner, including
 //     leases taken at insert) exceed its MaxInFlight.
