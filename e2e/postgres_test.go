@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/hookdtest"
 )
 
@@ -94,6 +95,13 @@ func TestPostgresTwoNodes(t *testing.T) {
 		}
 	}
 	seen := map[string]int{}
+	defer func() {
+		if t.Failed() {
+			var p page[hookd.Delivery]
+			a.must(http.StatusOK, "GET", "/v1/tenants/acme/deliveries?status=pending&limit=1000", nil, &p)
+			t.Logf("%d events received; pending deliveries: %+v", len(seen), p.Data)
+		}
+	}()
 	eventually(t, 30*time.Second, fmt.Sprintf("all %d events are received", n), func() bool {
 		clear(seen)
 		for _, r := range rcv.Requests() {
