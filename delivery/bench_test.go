@@ -55,3 +55,50 @@ func BenchmarkDeliveries(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFanOut publishes one event to a tenant with 10,000 endpoints and
+// reports how long Publish took (the API's 202) and how long until every
+// endpoint had its request.
+func BenchmarkFanOut(b *testing.B) {
+	h := newHarness(b, withOptions(func(o *delivery.Options) { o.OnRecord = nil; o.MaxConnsPerHost = 256 }))
+	r := hookdtest.New(b, hookdtest.Options{CountOnly: true, Timeout: 5 * time.Minute})
+	const n = 10_000
+	var wg sync.WaitGroup
+	ids := make(chan int, n)
+	for i := range n {
+		ids <- i
+	}
+	close(ids)
+	for range 64 {
+		wg.Go(func() {
+			for i := range ids {
+				now := time.Now().UTC()
+				ep := &hookd.Endpoint{
+					ID: hookd.NewID(hookd.PrefixEndpoint), Tenant: h.tenant, URL: fmt.Sprintf("%s/%d", r.URL, i), Enabled: true,
+					Secrets: []hookd.Secret{{Value: hookd.NewSecret()}}, CreatedAt: now, UpdatedAt: now,
+				}
+				ep.Normalize()
+				if err := h.store.EndpointInsert(h.ctx, ep); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	h.eng.EndpointChanged(h.tenant)
+	b.ResetTimer()
+	var publish, all time.Duration
+	for i := range b.N {
+		start := time.Now()
+		res := h.publish("order.created", map[string]int{"n": i})
+		publish += time.Since(start)
+		if res.DeliveryCount != n {
+			b.Fatalf("%d deliveries", res.DeliveryCount)
+		}
+		r.Wait((i + 1) * n)
+		all += time.Since(start)
+	}
+	b.ReportMetric(publish.Seconds()/float64(b.N), "s/publish")
+	b.ReportMetric(all.Seconds()/float64(b.N), "s/all-delivered")
+}

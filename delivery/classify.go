@@ -43,6 +43,7 @@ func newTransport(o *Options) *http.Transport {
 		ForceAttemptHTTP2:   true,
 		MaxIdleConns:        0, // no global bound; MaxIdleConnsPerHost bounds each host
 		MaxIdleConnsPerHost: o.MaxIdleConnsPerHost,
+		MaxConnsPerHost:     o.MaxConnsPerHost,
 		IdleConnTimeout:     o.IdleConnTimeout,
 		// The endpoint's timeout, carried by the request's context,
 		// bounds the handshake and the wait for headers.

@@ -73,6 +73,11 @@ type Options struct {
 	MaxIdleConnsPerHost int
 	// IdleConnTimeout closes idle connections after this (default 90s).
 	IdleConnTimeout time.Duration
+	// MaxConnsPerHost, when positive, bounds the connections to one host
+	// (all its endpoints together); requests beyond it wait for a
+	// connection within their timeout. By default each request may open
+	// its own, so that endpoints sharing a host stay independent.
+	MaxConnsPerHost int
 
 	// Logger receives the engine's logs (default slog.Default()).
 	Logger *slog.Logger
