@@ -3,14 +3,15 @@
 // "hookd serve" runs the server: it opens the store named by
 // --database-url (SQLite by default, PostgreSQL for several nodes), applies
 // its migrations, makes sure an admin API key exists, starts the delivery
-// engine and serves the HTTP API until SIGTERM or SIGINT, when it shuts down
-// gracefully. "hookd migrate" only applies migrations; "hookd version"
-// prints the version.
+// engine and serves the HTTP API and the dashboard (/ui/) on one address
+// until SIGTERM or SIGINT, when it shuts down gracefully. "hookd migrate"
+// only applies migrations; "hookd version" prints the version.
 //
 // Every flag of serve is also an environment variable (HOOKD_ADDR,
 // HOOKD_DATABASE_URL, HOOKD_ADMIN_KEY, HOOKD_ALLOW_NETWORK,
-// HOOKD_RETENTION), so a container needs no command line. Parse errors exit
-// with status 2, runtime failures with 1.
+// HOOKD_RETENTION, …), so a container needs no command line; a variable set
+// to the empty string counts as unset. Bad flags or variables exit with
+// status 2 before anything is opened, runtime failures with 1.
 //
 // Once listening, serve logs one line that names the bound address, so that
 // "--addr 127.0.0.1:0" can be used by scripts and tests:
@@ -18,7 +19,8 @@
 //	time=… level=INFO msg=listening addr=127.0.0.1:43127
 //
 // This package is the only place that knows every other one: it wires the
-// store, the engine and the API together and nothing imports it.
+// store, the engine, the API and the dashboard together, and nothing
+// imports it.
 package main
 
 import (
