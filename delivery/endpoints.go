@@ -85,9 +85,10 @@ func sensitiveHeader(name string) bool {
 // tenantCache holds the prepared endpoints of one tenant. Readers take the
 // current snapshot without a lock; a load replaces it whole.
 type tenantCache struct {
-	gen  atomic.Uint64 // bumped by EndpointChanged
-	mu   sync.Mutex    // one load at a time
-	snap atomic.Pointer[snapshot]
+	gen        atomic.Uint64 // bumped by EndpointChanged
+	mu         sync.Mutex    // one load at a time
+	snap       atomic.Pointer[snapshot]
+	refreshing atomic.Bool // a background reload is under way
 }
 
 type snapshot struct {
@@ -105,20 +106,42 @@ func (e *Engine) tenant(name string) *tenantCache {
 	return tc.(*tenantCache)
 }
 
-// endpoints returns tenant's prepared endpoints, loading them when absent,
-// expired or invalidated. When a reload fails but an older snapshot exists,
-// the older one is used: a store hiccup should not stop fan-out.
+// endpoints returns tenant's prepared endpoints, loading them when absent
+// or invalidated by EndpointChanged. A snapshot that merely outlived its
+// TTL is still returned while a reload runs in the background, so that no
+// publish waits for a tenant's endpoints to be read again. When a reload
+// fails but an older snapshot exists, the older one is used: a store
+// hiccup should not stop fan-out.
 func (e *Engine) endpoints(ctx context.Context, tenant string) (*snapshot, error) {
 	tc := e.tenant(tenant)
-	if s := tc.snap.Load(); s != nil && s.gen == tc.gen.Load() && time.Since(s.loaded) < e.opts.EndpointTTL {
+	if s := tc.snap.Load(); s != nil && s.gen == tc.gen.Load() {
+		if time.Since(s.loaded) >= e.opts.EndpointTTL && e.enter() == nil {
+			if !tc.refreshing.CompareAndSwap(false, true) {
+				e.entered.Done()
+				return s, nil
+			}
+			go func() {
+				defer e.entered.Done()
+				defer tc.refreshing.Store(false)
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer cancel()
+				_, _ = e.load(ctx, tenant, tc)
+			}()
+		}
 		return s, nil
 	}
+	return e.load(ctx, tenant, tc)
+}
+
+// load reads tenant's endpoints unless a fresh snapshot appeared while it
+// waited for the lock.
+func (e *Engine) load(ctx context.Context, tenant string, tc *tenantCache) (*snapshot, error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	gen := tc.gen.Load()
 	old := tc.snap.Load()
 	if old != nil && old.gen == gen && time.Since(old.loaded) < e.opts.EndpointTTL {
-		return old, nil // loaded while we waited
+		return old, nil
 	}
 	eps, err := e.store.EndpointListAll(ctx, tenant)
 	if err != nil {
