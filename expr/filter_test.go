@@ -275,3 +275,29 @@ func TestFilterConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Endpoints are created concurrently: compiling must be safe too.
+func TestCompileConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 20 {
+				src := fmt.Sprintf(`event.seq == %d && event.type.startsWith("g%d")`, i, g)
+				f, err := CompileFilter(src)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ev := event(fmt.Sprintf("g%d.x", g), `{}`)
+				ev.Seq = int64(i)
+				if ok, err := f.Match(ev); !ok || err != nil {
+					t.Errorf("%s: %v, %v", src, ok, err)
+				}
+				if _, err := CompileBody(fmt.Sprintf(`{"n": %d, "e": event.id}`, g*100+i)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
