@@ -306,8 +306,9 @@ type pingData struct {
 }
 
 // Ping sends a hookd.ping event to ep alone, whatever its event types,
-// filter or state, and returns the attempt once it is recorded. The event
-// and its delivery are stored like any other, leased to this node.
+// filter, state or requests under way, and returns the attempt once it is
+// recorded. The event and its delivery are stored like any other, leased
+// to this node.
 func (e *Engine) Ping(ctx context.Context, ep *hookd.Endpoint) (*hookd.Attempt, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
@@ -339,7 +340,7 @@ func (e *Engine) Ping(ctx context.Context, ep *hookd.Endpoint) (*hookd.Attempt, 
 	e.heldMu.Unlock()
 	j := &job{d: d, ev: &eventRef{ev: res[0].Event}, lane: c.lane, leaseUntil: d.LeaseUntil, manual: true}
 	e.hold(j)
-	c.lane.push(j, false)
+	c.lane.sendNow(j)
 	// Stop waits for entered calls; waiting for the attempt must not hold
 	// it up beyond what Stop grants the request itself.
 	e.entered.Done()

@@ -60,7 +60,6 @@ type lane struct {
 	// endpoint that the lane had no room for.
 	backlog bool
 	latency time.Duration // moving average of attempt durations
-	idle    time.Time     // wall-clock time the lane last became empty
 }
 
 // laneFor returns the lane of endpoint id, made on first use, and gives it
@@ -69,7 +68,7 @@ func (e *Engine) laneFor(id string, conf *epConf) *lane {
 	e.lanesMu.Lock()
 	l := e.lanes[id]
 	if l == nil {
-		l = &lane{e: e, id: id, idle: time.Now()}
+		l = &lane{e: e, id: id}
 		e.lanes[id] = l
 	}
 	e.lanesMu.Unlock()
@@ -190,6 +189,21 @@ func (l *lane) push(j *job, reserved bool) {
 	l.startWorkersLocked()
 }
 
+// sendNow makes j's attempt at once, beside the lane's workers: a ping is
+// a person waiting for an answer, and one request beyond max_in_flight is
+// a small price for not queueing it behind a slow endpoint's requests.
+func (l *lane) sendNow(j *job) {
+	l.mu.Lock()
+	l.leased++
+	c := l.conf
+	l.mu.Unlock()
+	l.e.workers.Add(1)
+	go func() {
+		defer l.e.workers.Done()
+		l.e.attempt(c, j)
+	}()
+}
+
 // startWorkersLocked starts workers up to MaxInFlight while jobs wait.
 func (l *lane) startWorkersLocked() {
 	if l.e.stopping.Load() {
@@ -219,9 +233,6 @@ func (l *lane) work() {
 		l.mu.Lock()
 		if l.e.stopping.Load() || l.workers > l.conf.ep.MaxInFlight || l.queuedLocked() == 0 {
 			l.workers--
-			if l.workers == 0 && l.queuedLocked() == 0 {
-				l.idle = time.Now()
-			}
 			l.mu.Unlock()
 			return
 		}

@@ -335,3 +335,26 @@ func drain(c chan int) {
 		}
 	}
 }
+
+// A ping is answered at once even when the endpoint's lane is full of
+// hanging requests.
+func TestPingBesideSaturatedLane(t *testing.T) {
+	h := newHarness(t)
+	r := hookdtest.NewReceiver(t)
+	r.Handle(func(q *hookdtest.Request) hookdtest.Response {
+		if strings.Contains(string(q.Body), hookd.PingEventType) {
+			return hookdtest.Response{Status: 204}
+		}
+		return hookdtest.Response{Hang: true}
+	})
+	ep := h.endpoint(r.URL, func(e *hookd.Endpoint) { e.MaxInFlight = 1; e.Timeout = hookd.Duration(time.Minute) })
+	h.publish("order.created", 1)
+	h.publish("order.created", 2)
+	r.Wait(1)
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	a, err := h.eng.Ping(ctx, ep)
+	must(t, err)
+	eq(t, "ping status", a.StatusCode, 204)
+	eq(t, "requests", r.Count(), 2) // the hanging one and the ping
+}
