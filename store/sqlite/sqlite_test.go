@@ -26,5 +26,5 @@ func open(t testing.TB) *sqlite.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) hookd.Store { return open(t) })
+	storetest.RunParallel(t, func(t *testing.T) hookd.Store { return open(t) })
 }

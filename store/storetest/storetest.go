@@ -64,7 +64,13 @@ var base = time.Date(2100, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 // Run runs the conformance suite. open must return a fresh, empty,
 // migrated store for each subtest and register its cleanup with t.
-func Run(t *testing.T, open func(t *testing.T) hookd.Store) {
+func Run(t *testing.T, open func(t *testing.T) hookd.Store) { run(t, open, false) }
+
+// RunParallel is Run with the subtests run in parallel, for stores whose
+// open returns stores that share nothing (say, files in t.TempDir()).
+func RunParallel(t *testing.T, open func(t *testing.T) hookd.Store) { run(t, open, true) }
+
+func run(t *testing.T, open func(t *testing.T) hookd.Store, parallel bool) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, f *fixture)
@@ -110,6 +116,9 @@ func Run(t *testing.T, open func(t *testing.T) hookd.Store) {
 	tests = append(tests, authTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			t.Cleanup(cancel)
 			tt.fn(t, &fixture{t: t, s: open(t), ctx: ctx})
