@@ -44,6 +44,7 @@ type Engine struct {
 
 	recq       chan recItem
 	writerDone chan struct{}
+	stopped    chan struct{} // closed when Stop is done
 
 	started    atomic.Bool
 	stopping   atomic.Bool
@@ -76,6 +77,7 @@ func New(store hookd.Store, opts Options) *Engine {
 		rearm:    make(chan struct{}, 1),
 		kickc:    make(chan struct{}, 1),
 		recq:     make(chan recItem, 4*opts.RecordBatch),
+		stopped:  make(chan struct{}),
 	}
 	e.waker, _ = store.(hookd.Waker)
 	e.client = newClient(newTransport(&e.opts))
@@ -118,8 +120,10 @@ func (e *Engine) enter() error {
 
 // Stop shuts the engine down gracefully: it stops claiming and accepting
 // work, lets requests under way finish until ctx ends (then cuts them
-// short), writes every outcome, and releases the leases of deliveries not
-// attempted so another node, or the next start, sends them at once.
+// short, without recording them), writes every outcome, and releases the
+// leases of deliveries not attempted so another node, or the next start,
+// sends them at once. It returns ctx's error if requests had to be cut
+// short. Calling it again waits for the first call and returns nil.
 func (e *Engine) Stop(ctx context.Context) error {
 	if !e.started.Load() {
 		return nil
@@ -128,8 +132,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 	already := e.stopping.Swap(true)
 	e.enterMu.Unlock()
 	if already {
-		return errors.New("delivery: engine already stopped")
+		<-e.stopped // a second Stop returns once the first is done
+		return nil
 	}
+	defer close(e.stopped)
 	e.cancelRun() // poller, retention, reloads, rate limiter waits
 	done := make(chan struct{})
 	go func() {
