@@ -30,7 +30,7 @@ type serveCmd struct {
 	AdminKey        string        `name:"admin-key" env:"HOOKD_ADMIN_KEY" placeholder:"hk_…" help:"Admin API key to accept; created in the store if missing. Without it, one is generated and printed on first start."`
 	AllowNetwork    []string      `name:"allow-network" env:"HOOKD_ALLOW_NETWORK" sep:"," placeholder:"CIDR" help:"Let deliveries reach this otherwise blocked network, e.g. 127.0.0.0/8; repeatable (the variable takes a comma-separated list)."`
 	Retention       time.Duration `env:"HOOKD_RETENTION" default:"720h" help:"How long events, deliveries and attempts are kept; 0 keeps them forever."`
-	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions and portal links; give every node the same. Default: random per process, so sessions end at restart."`
+	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions, portal links and OAuth consent forms. Default: a random key generated once and kept in the database, which every node shares."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HOOKD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests and attempts in flight."`
 	LogFormat       string        `name:"log-format" env:"HOOKD_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	LogLevel        string        `name:"log-level" env:"HOOKD_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged."`

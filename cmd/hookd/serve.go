@@ -15,7 +15,6 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
-	"github.com/hookd/hookd/ui"
 )
 
 // HTTP server limits. Reads are bounded so a slow or hostile client cannot
@@ -66,14 +65,16 @@ func (c *serveCmd) Run(env *runEnv) error {
 		Logger:        log,
 		Registerer:    registry,
 	})
-	apiHandler := api.New(api.Config{Store: st, Engine: engine, Logger: log, Registry: registry})
-	dashboard, err := ui.New(ui.Config{Store: st, Engine: engine, Logger: log, SigningKey: []byte(c.SigningKey)})
+	web, err := newWeb(ctx, st, engine, log, c.SigningKey)
 	if err != nil {
-		return fmt.Errorf("dashboard: %w", err)
+		return err
 	}
+	apiHandler := api.New(api.Config{
+		Store: st, Engine: engine, Logger: log, Registry: registry,
+		OAuth: web.oauth, Authenticators: []api.Authenticator{web.oauth}, Portal: web.dashboard,
+	})
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", dashboard)
-	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	web.mount(mux)
 	mux.Handle("/", apiHandler)
 	srv := &http.Server{
 		Handler:           mux,
