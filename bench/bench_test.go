@@ -158,7 +158,7 @@ func TestScenarios(t *testing.T) {
 func TestConfigQuickDefaults(t *testing.T) {
 	c := config{quick: true, batchSize: 5000, maxInFlight: 0}
 	c.setDefaults()
-	if c.events != 5000 || c.backlog != 20000 || c.fanout != 2000 || c.batchSize != 1000 || c.maxInFlight != 1 {
+	if c.events != 5000 || c.backlog != 10000 || c.fanout != 1000 || c.batchSize != 1000 || c.maxInFlight != 1 {
 		t.Fatalf("quick defaults: %+v", c)
 	}
 }

@@ -75,8 +75,8 @@ func run() int {
 	flag.IntVar(&cfg.batchPublishers, "batch-publishers", 4, "concurrent batch publishers")
 	flag.IntVar(&cfg.maxInFlight, "max-in-flight", 64, "max_in_flight of the endpoints that take the load")
 	flag.IntVar(&cfg.dataSize, "data-size", 1024, "bytes of event data")
-	flag.Int64Var(&cfg.backlog, "backlog", 0, "pending deliveries in backlog (default 1000000; quick 20000)")
-	flag.IntVar(&cfg.fanout, "fanout", 0, "endpoints in fanout (default 10000; quick 2000)")
+	flag.Int64Var(&cfg.backlog, "backlog", 0, "pending deliveries in backlog (default 1000000; quick 10000)")
+	flag.IntVar(&cfg.fanout, "fanout", 0, "endpoints in fanout (default 10000; quick 1000)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] [scenario…]\n\nscenarios: %s (default: all; nodes only with -pg or -store postgres://…)\n\nflags:\n", strings.Join(allScenarios, ", "))
 		flag.PrintDefaults()
@@ -201,18 +201,18 @@ func (c *config) setDefaults() {
 		}
 	}
 	def(&c.events, 20_000, 5_000)
-	def(&c.backlog, 1_000_000, 20_000)
+	def(&c.backlog, 1_000_000, 10_000)
 	def(&c.nodeEvents, 20_000, 3_000)
 	if c.fanout <= 0 {
 		c.fanout = 10_000
 		if c.quick {
-			c.fanout = 2_000
+			c.fanout = 1_000
 		}
 	}
 	c.rawDuration, c.latencyFor, c.isolationFor = 3*time.Second, 10*time.Second, 10*time.Second
 	c.retryProbes = 5
 	if c.quick {
-		c.rawDuration, c.latencyFor, c.isolationFor = time.Second, 3*time.Second, 3*time.Second
+		c.rawDuration, c.latencyFor, c.isolationFor = time.Second, 2*time.Second, 2*time.Second
 		c.retryProbes = 2
 	}
 	c.latencyRate, c.isolationRate = 50, 20
