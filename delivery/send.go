@@ -130,7 +130,12 @@ func (e *Engine) send(c *epConf, j *job, a *hookd.Attempt) (*http.Response, erro
 		a.Outcome, a.Error = hookd.OutcomeHTTPError, "not sent: "+err.Error()
 		return nil, nil
 	}
-	req.Header = c.header.Clone()
+	// The static headers' value slices are shared, not copied: neither
+	// the transport nor the signer changes them (Sign sets new slices).
+	req.Header = make(http.Header, len(c.header)+3)
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	c.signer.Sign(req.Header, j.d.EventID, a.StartedAt, body)
 	a.RequestHeaders = make(map[string]string, len(c.recorded)+3)
 	for k, v := range c.recorded {
