@@ -86,7 +86,10 @@ type Options struct {
 
 	// OnRecord, when set, is called with every batch of attempt records
 	// once the store committed it, from the engine's writer goroutine: it
-	// must return quickly. Operational events and tests hook in here.
+	// must return quickly. Operational events hook in here, and so do
+	// tests on a fake clock: once attempt n is recorded (and its retry
+	// timer set), advancing the clock to its NextAttemptAt sends attempt
+	// n+1.
 	OnRecord func([]hookd.AttemptRecord)
 }
 
