@@ -4,10 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hookd/hookd"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Claiming. Several nodes claim from one queue at once, and each endpoint's
@@ -112,20 +112,36 @@ pick AS (
 	) x
 	ORDER BY x.next_attempt_at
 	LIMIT $4
+),
+up AS (
+	UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6
+	FROM pick
+	WHERE q.delivery_id = pick.delivery_id
+	  AND NOT q.paused AND q.next_attempt_at <= $3 AND (q.lease_owner IS NULL OR q.lease_until <= $3)
+	RETURNING q.delivery_id, q.part_at, q.next_attempt_at, q.event_created_at, q.event_seq
 )
-UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6
-FROM pick
-WHERE q.delivery_id = pick.delivery_id
-  AND NOT q.paused AND q.next_attempt_at <= $3 AND (q.lease_owner IS NULL OR q.lease_until <= $3)
-RETURNING q.delivery_id, q.part_at, q.next_attempt_at, q.event_created_at, q.event_seq`
+SELECT d.id, d.tenant, d.event_id, d.event_type, d.endpoint_id, d.state, d.attempts,
+	up.next_attempt_at, d.last_attempt_at, d.last_attempt_id, d.last_outcome, d.last_status,
+	d.created_at, d.updated_at, $5, $6, ` + eventColumns + `
+FROM up
+JOIN deliveries d ON d.id = up.delivery_id AND d.part_at = up.part_at
+JOIN events e ON e.tenant = d.tenant AND e.created_at = d.event_created_at AND e.seq = d.event_seq
+ORDER BY up.next_attempt_at, up.delivery_id`
 
-// claimTx begins a claim's transaction. Queue statistics lag behind a
+// claimSettings start a claim's transaction. Queue statistics lag behind a
 // burst of publishes (autovacuum analyses about once a minute), and with a
 // stale "few rows" the planner would scan the whole queue, or sort every
-// due row to find the oldest. Every claim statement has an index that
-// answers it in due order, so the claim's plans are those index scans,
-// whatever the statistics say.
-var claimTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"}
+// due row to find the oldest, or join partitions by scanning them. Every
+// claim statement has an index that answers it, so the claim's plans are
+// index scans whatever the statistics say. A claim's commit need not wait
+// for the disk: a lease lost with a crash of PostgreSQL only means the
+// delivery is claimed again.
+var claimSettings = []string{
+	"BEGIN",
+	"SET LOCAL enable_seqscan = off",
+	"SET LOCAL enable_bitmapscan = off",
+	"SET LOCAL synchronous_commit = off",
+}
 
 // DeliveryClaimMany leases due deliveries to p.Owner, oldest due first,
 // never beyond an endpoint's MaxInFlight counted over every node, never
@@ -146,186 +162,178 @@ func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimPara
 	}
 }
 
-func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
+// claim runs one claim's transaction on one connection. In the common
+// case it takes two round trips: the beginning and the endpoint locks in
+// one pipeline, the leases (read back with their deliveries and events)
+// and the commit in another.
+func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) (out []hookd.Claim, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			// The connection may be broken; a failed rollback closes
+			// it, which rolls back as well.
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Conn().Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+
 	// Enough candidate rows to find several endpoints, few enough to stay
 	// cheap when one endpoint's backlog fills them all.
 	k := 2*p.Max + 16
-	var leased []leasedRow
-	err := pgx.BeginTxFunc(ctx, s.pool, claimTx, func(tx pgx.Tx) error {
-		take := func(sql string, args ...any) (seen int64, eps []string, err error) {
-			ids, caps, seen, err := lockEndpoints(ctx, tx, sql, args...)
-			if err != nil || len(ids) == 0 {
-				return seen, ids, err
-			}
-			got, err := leaseRows(ctx, tx, ids, caps, p, p.Max-len(leased))
-			leased = append(leased, got...)
-			return seen, ids, err
+	skip := p.SkipEndpoints
+	if skip == nil {
+		skip = []string{} // NULL would leave out every endpoint
+	}
+	b := &pgx.Batch{}
+	for _, q := range claimSettings {
+		b.Queue(q)
+	}
+	var first lockedEndpoints
+	if p.EndpointID != "" {
+		first.queue(b, claimOneSQL, p.EndpointID)
+	} else {
+		first.queue(b, claimEndpointsSQL, p.Now, k, skip)
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if err := first.pause(ctx, conn); err != nil {
+		return nil, err
+	}
+	// Can this claim end after its first leases? Then commit in the same
+	// round trip.
+	final := p.EndpointID != "" || first.seen < int64(k)
+	if len(first.ids) > 0 || final {
+		b = &pgx.Batch{}
+		if len(first.ids) > 0 {
+			queueLease(b, &out, first, p, p.Max)
 		}
-		if p.EndpointID != "" {
-			_, _, err := take(claimOneSQL, p.EndpointID)
-			return err
+		if final {
+			b.Queue("COMMIT")
 		}
-		skip := p.SkipEndpoints
-		if skip == nil {
-			skip = []string{} // NULL would leave out every endpoint
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return nil, err
 		}
-		seen, eps, err := take(claimEndpointsSQL, p.Now, k, skip)
-		if err != nil || len(leased) >= p.Max || seen < int64(k) {
-			return err // every due row was among those seen
+		if final {
+			committed = true
+			return out, nil
 		}
+	}
+	if len(out) < p.Max {
 		// The oldest due rows are all of endpoints that gave what they
 		// could: look endpoint by endpoint, from where this node last
 		// stopped, so that every endpoint gets its turn.
-		exclude := append(slices.Clone(skip), eps...)
+		exclude := append(append(slices.Clone(skip), first.ids...), first.disabled...)
 		s.scanMu.Lock()
 		from := s.scanFrom
 		s.scanMu.Unlock()
-		var last string
+		last := from
 		for _, start := range []string{from, ""} {
-			_, found, err := take(claimScanSQL, start, exclude, p.Now, scanEndpoints)
-			if err != nil || len(leased) >= p.Max {
-				return err
+			var found lockedEndpoints
+			b = &pgx.Batch{}
+			found.queue(b, claimScanSQL, start, exclude, p.Now, scanEndpoints)
+			if err := conn.SendBatch(ctx, b).Close(); err != nil {
+				return nil, err
 			}
-			if len(found) > 0 {
-				last = found[len(found)-1]
+			if err := found.pause(ctx, conn); err != nil {
+				return nil, err
 			}
-			if start == "" || len(found) >= scanEndpoints {
+			if len(found.ids) > 0 {
+				last = found.ids[len(found.ids)-1]
+				b = &pgx.Batch{}
+				queueLease(b, &out, found, p, p.Max-len(out))
+				if err := conn.SendBatch(ctx, b).Close(); err != nil {
+					return nil, err
+				}
+			}
+			if start == "" || len(found.ids) >= scanEndpoints || len(out) >= p.Max {
 				break
 			}
-			exclude = append(exclude, found...)
+			exclude = append(exclude, found.ids...)
 		}
 		s.scanMu.Lock()
 		s.scanFrom = last
 		s.scanMu.Unlock()
-		return nil
-	})
-	if err != nil || len(leased) == 0 {
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(leased, func(a, b leasedRow) int {
-		if c := a.next.Compare(b.next); c != 0 {
+	committed = true
+	slices.SortFunc(out, func(a, b hookd.Claim) int {
+		if c := a.Delivery.NextAttemptAt.Compare(b.Delivery.NextAttemptAt); c != 0 {
 			return c
 		}
-		return strings.Compare(a.id, b.id)
+		return strings.Compare(a.Delivery.ID, b.Delivery.ID)
 	})
-	return s.claimed(ctx, leased, p)
-}
-
-// lockEndpoints runs one of the claim*SQL statements and returns the
-// enabled endpoints it locked with their MaxInFlight, and the number of
-// queue rows it looked at. Unpaused rows of disabled endpoints (queued
-// while the endpoint was being disabled) are paused on the way.
-func lockEndpoints(ctx context.Context, tx pgx.Tx, sql string, args ...any) (ids []string, caps []int32, seen int64, err error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	var (
-		id       *string
-		cap      *int32
-		enabled  *bool
-		n        *int64
-		disabled []string
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &cap, &enabled, &n}, func() error {
-		switch {
-		case n != nil: // the row of the count
-			seen = *n
-		case *enabled:
-			ids, caps = append(ids, *id), append(caps, *cap)
-		default:
-			disabled = append(disabled, *id)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if len(disabled) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE delivery_queue SET paused = true WHERE endpoint_id = ANY ($1) AND NOT paused`, disabled); err != nil {
-			return nil, nil, 0, err
-		}
-	}
-	return ids, caps, seen, nil
-}
-
-// leasedRow is a queue row a claim leased.
-type leasedRow struct {
-	id               string
-	part, next, evAt time.Time
-	evSeq            int64
-}
-
-func leaseRows(ctx context.Context, tx pgx.Tx, ids []string, caps []int32, p hookd.DeliveryClaimParams, max int) ([]leasedRow, error) {
-	rows, err := tx.Query(ctx, claimSQL, ids, caps, p.Now, max, p.Owner, p.LeaseUntil)
-	if err != nil {
-		return nil, err
-	}
-	var out []leasedRow
-	var r leasedRow
-	_, err = pgx.ForEachRow(rows, []any{&r.id, &r.part, &r.next, &r.evAt, &r.evSeq}, func() error {
-		out = append(out, r)
-		return nil
-	})
-	return out, err
-}
-
-// claimed reads the deliveries and events of leased rows, after the claim
-// committed (the leases keep them), in one round trip. The keys are given
-// as arrays of constants so that PostgreSQL prunes partitions when it
-// plans, and looks rows up by index whatever its statistics.
-func (s *Store) claimed(ctx context.Context, leased []leasedRow, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
-	ids := make([]string, len(leased))
-	var parts, evAts []time.Time
-	var seqs []int64
-	for i, r := range leased {
-		ids[i] = r.id
-		if !containsTime(parts, r.part) {
-			parts = append(parts, r.part)
-		}
-		if !containsTime(evAts, r.evAt) {
-			evAts = append(evAts, r.evAt)
-		}
-		seqs = append(seqs, r.evSeq)
-	}
-	deliveries := make(map[string]*hookd.Delivery, len(leased))
-	events := make(map[int64]*hookd.Event, len(leased))
-	b := &pgx.Batch{}
-	b.Queue(`SELECT d.id, d.tenant, d.event_id, d.event_type, d.endpoint_id, d.state, d.attempts,
-			NULL::timestamptz, d.last_attempt_at, d.last_attempt_id, d.last_outcome, d.last_status,
-			d.created_at, d.updated_at, NULL::text, NULL::timestamptz
-		FROM deliveries d WHERE d.id = ANY ($1) AND d.part_at = ANY ($2)`, ids, parts).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				return err
-			}
-			deliveries[d.ID] = d
-		}
-		return rows.Err()
-	})
-	b.Queue(`SELECT `+eventColumns+` FROM events e WHERE e.created_at = ANY ($1) AND e.seq = ANY ($2)`,
-		evAts, seqs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return err
-			}
-			events[e.Seq] = e
-		}
-		return rows.Err()
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	out := make([]hookd.Claim, 0, len(leased))
-	for _, r := range leased {
-		d, ev := deliveries[r.id], events[r.evSeq]
-		if d == nil || ev == nil {
-			continue // gone with its day (retention); the lease lapses
-		}
-		d.NextAttemptAt, d.LeaseOwner, d.LeaseUntil = r.next.UTC(), p.Owner, p.LeaseUntil.UTC()
-		out = append(out, hookd.Claim{Delivery: d, Event: ev})
-	}
 	return out, nil
+}
+
+// lockedEndpoints is what one of the claim*SQL statements locked: enabled
+// endpoints with their MaxInFlight, disabled ones, and how many queue rows
+// it looked at.
+type lockedEndpoints struct {
+	ids, disabled []string
+	caps          []int32
+	seen          int64
+}
+
+func (l *lockedEndpoints) queue(b *pgx.Batch, sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var (
+			id      *string
+			cap     *int32
+			enabled *bool
+			n       *int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &cap, &enabled, &n}, func() error {
+			switch {
+			case n != nil: // the row of the count
+				l.seen = *n
+			case *enabled:
+				l.ids, l.caps = append(l.ids, *id), append(l.caps, *cap)
+			default:
+				l.disabled = append(l.disabled, *id)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
+// pause pauses unpaused rows of the disabled endpoints found (rows queued
+// while the endpoint was being disabled), so that no claim meets them
+// again. It is rare, hence its own round trip.
+func (l *lockedEndpoints) pause(ctx context.Context, conn *pgxpool.Conn) error {
+	if len(l.disabled) == 0 {
+		return nil
+	}
+	_, err := conn.Exec(ctx, `UPDATE delivery_queue SET paused = true WHERE endpoint_id = ANY ($1) AND NOT paused`, l.disabled)
+	return err
+}
+
+// queueLease queues claimSQL for the endpoints of l, appending the claims
+// to out.
+func queueLease(b *pgx.Batch, out *[]hookd.Claim, l lockedEndpoints, p hookd.DeliveryClaimParams, max int) {
+	b.Queue(claimSQL, l.ids, l.caps, p.Now, max, p.Owner, p.LeaseUntil).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				ev   hookd.Event
+				data []byte
+			)
+			d, err := scanDelivery(rows, &ev.Tenant, &ev.ID, &ev.Seq, &ev.Type, &data, &ev.OccurredAt, &ev.CreatedAt)
+			if err != nil {
+				return err
+			}
+			ev.Data = data
+			ev.OccurredAt, ev.CreatedAt = ev.OccurredAt.UTC(), ev.CreatedAt.UTC()
+			*out = append(*out, hookd.Claim{Delivery: d, Event: &ev})
+		}
+		return rows.Err()
+	})
 }

@@ -242,7 +242,7 @@ func (s *Store) execInsert(ctx context.Context, a *insertArgs) (map[eventKey]int
 		})
 		return err
 	})
-	if a.unleased {
+	if a.unleased && s.notifyPublish() {
 		b.Queue(`SELECT pg_notify($1, '')`, s.channel)
 	}
 	// A batch outside a transaction runs as one implicit transaction.

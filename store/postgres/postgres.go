@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd"
@@ -37,6 +38,9 @@ type Store struct {
 	// claim starts (see claim.go).
 	scanMu   sync.Mutex
 	scanFrom string
+	// lastNotify is when a publish last notified (Unix ns); see
+	// notifyPublish.
+	lastNotify atomic.Int64
 
 	// now is the store's own clock, used only where the interface takes
 	// no time (DeliveryReleaseMany, partition upkeep).
@@ -78,6 +82,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// trigger it.
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
+	// The hot statements run thousands of times a second over partitioned
+	// tables, where planning costs more than executing: plan each once per
+	// connection (pgx prepares them) and let the executor prune partitions.
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
 	// Connections found dead after a restart of PostgreSQL are replaced
 	// before use: pgxpool pings a connection idle for over a second.
