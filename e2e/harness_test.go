@@ -122,6 +122,7 @@ func startServer(t testing.TB, cfg serverConfig) *server {
 	s := &server{t: t, DB: cfg.DB, AdminKey: cfg.AdminKey, done: make(chan struct{}), generated: make(chan string, 1)}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Env = append(cleanEnv(), cfg.Env...)
+	dieWithParent(s.cmd)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
