@@ -5,7 +5,10 @@
 // its migrations, makes sure an admin API key exists, starts the delivery
 // engine and serves the HTTP API and the dashboard (/ui/) on one address
 // until SIGTERM or SIGINT, when it shuts down gracefully. "hookd migrate"
-// only applies migrations; "hookd version" prints the version.
+// only applies migrations; "hookd version" prints the version. The other
+// commands ("hookd endpoint create", "hookd event publish", "hookd
+// deliveries list" …) are clients of a running server's API (package
+// client), configured by --server/HOOKD_SERVER and --key/HOOKD_KEY.
 //
 // Every flag of serve is also an environment variable (HOOKD_ADDR,
 // HOOKD_DATABASE_URL, HOOKD_ADMIN_KEY, HOOKD_ALLOW_NETWORK,
@@ -44,6 +47,8 @@ type cli struct {
 	Serve   serveCmd   `cmd:"" help:"Run the server: HTTP API and delivery engine."`
 	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
 	Version versionCmd `cmd:"" help:"Print the version and exit."`
+
+	clientCommands `embed:""`
 }
 
 // Exit statuses.
