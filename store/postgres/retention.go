@@ -40,6 +40,10 @@ func (s *Store) RetentionPurge(ctx context.Context, before time.Time, batch int)
 			conn.Conn().Close(context.WithoutCancel(ctx)) // frees the lock
 		}
 	}()
+	// The job that drops old days also makes the coming ones.
+	if err := s.ensureAhead(ctx); err != nil {
+		return 0, err
+	}
 	n, err := s.dropDays(ctx, conn, before)
 	if err != nil || n > 0 {
 		return n, s.fail(err, "retention: drop partitions")
