@@ -74,6 +74,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = defaultMaxConns
 	}
+	// Migrate holds one connection (its lock) while goose uses another.
+	cfg.MaxConns = max(cfg.MaxConns, 2)
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "hookd"
 	}
