@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -242,6 +243,44 @@ func TestParseSince(t *testing.T) {
 	for _, in := range []string{"", "yesterday", "-2h", "d", "-1d", "2025-02-28"} {
 		if _, err := parseSince(in, now); err == nil {
 			t.Errorf("parseSince(%q) accepted", in)
+		}
+	}
+}
+
+// TestApplyExamples: "hookd endpoint create -f examples/NAME.json" is the
+// one command that applies an example.
+func TestApplyExamples(t *testing.T) {
+	s := startServe(t, filepath.Join(t.TempDir(), "hookd.db"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.json"))
+	if err != nil || len(files) != 4 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		out := s.ok(t, "endpoint", "create", "-f", f, "--tenant", "acme")
+		id := idRe("ep").FindString(out)
+		if id == "" {
+			t.Fatalf("%s: %s", f, out)
+		}
+		var want, got hookd.Endpoint
+		raw, _ := os.ReadFile(f)
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(s.ok(t, "endpoint", "get", id, "--tenant", "acme", "--json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		if want.Timeout == 0 {
+			want.Timeout = got.Timeout // the default
+		}
+		if want.Retry.Schedule == nil && want.Retry.Backoff == nil {
+			want.Retry = got.Retry // the default
+		}
+		if want.Signature.Scheme == "" {
+			want.Signature.Scheme = hookd.SchemeStandardWebhooks
+		}
+		if got.URL != want.URL || got.Description != want.Description || got.Body != want.Body || got.Filter != want.Filter ||
+			got.Timeout != want.Timeout || got.Signature != want.Signature || !reflect.DeepEqual(got.Retry, want.Retry) {
+			t.Errorf("%s: stored\n%+v\nwant\n%+v", f, got, want)
 		}
 	}
 }
