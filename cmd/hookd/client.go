@@ -201,7 +201,7 @@ func (c *endpointListCmd) Run(env *runEnv) error {
 				state += " (" + e.DisabledReason + ")"
 			}
 		}
-		rows = append(rows, []string{e.ID, e.URL, state, strings.Join(e.EventTypes, ","), when(e.CreatedAt)})
+		rows = append(rows, []string{e.ID, e.URL, state, eventTypes(e.EventTypes), when(e.CreatedAt)})
 	}
 	if err := table(env.stdout, []string{"ID", "URL", "STATE", "EVENT TYPES", "CREATED"}, rows); err != nil {
 		return err
@@ -236,15 +236,19 @@ func (c *endpointGetCmd) Run(env *runEnv) error {
 		b, _ := json.Marshal(e.Retry.Backoff)
 		retry = "backoff " + string(b)
 	}
+	rate := "unlimited"
+	if e.RateLimit > 0 {
+		rate = strconv.FormatFloat(e.RateLimit, 'g', -1, 64) + " requests/s"
+	}
 	sig := e.Signature.Scheme
 	if e.Signature.Header != "" {
 		sig += " (header " + e.Signature.Header + ")"
 	}
 	rows := [][]string{
 		{"ID", e.ID}, {"URL", e.URL}, {"Description", orDash(e.Description)},
-		{"Enabled", strconv.FormatBool(e.Enabled)}, {"Event types", strings.Join(e.EventTypes, ", ")},
-		{"Timeout", e.Timeout.String()}, {"Retry", retry}, {"Signature", sig},
-		{"Max in flight", strconv.Itoa(e.MaxInFlight)}, {"Rate limit", strconv.FormatFloat(e.RateLimit, 'g', -1, 64) + "/s"},
+		{"Enabled", strconv.FormatBool(e.Enabled)}, {"Event types", eventTypes(e.EventTypes)},
+		{"Timeout", short(time.Duration(e.Timeout))}, {"Retry", retry}, {"Signature", sig},
+		{"Max in flight", strconv.Itoa(e.MaxInFlight)}, {"Rate limit", rate},
 		{"Filter", orDash(e.Filter)}, {"Body", orDash(e.Body)},
 		{"Created", when(e.CreatedAt)}, {"Updated", when(e.UpdatedAt)},
 	}
@@ -261,9 +265,29 @@ func (c *endpointGetCmd) Run(env *runEnv) error {
 func durations(ds []hookd.Duration) string {
 	s := make([]string, len(ds))
 	for i, d := range ds {
-		s[i] = d.String()
+		s[i] = short(time.Duration(d))
 	}
 	return "[" + strings.Join(s, " ") + "]"
+}
+
+// short writes a duration as people do: 1h, not 1h0m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// eventTypes lists an endpoint's event types; none means all.
+func eventTypes(ts []string) string {
+	if len(ts) == 0 {
+		return "*"
+	}
+	return strings.Join(ts, ",")
 }
 
 type endpointDeleteCmd struct {
@@ -324,7 +348,11 @@ func (c *eventPublishCmd) Run(env *runEnv) error {
 		fmt.Fprintf(env.stdout, "event %s was published before (%s); nothing new to deliver\n", ev.ID, when(ev.CreatedAt))
 		return nil
 	}
-	fmt.Fprintf(env.stdout, "published event %s (%s): %d deliveries\n", ev.ID, ev.Type, ev.DeliveryCount)
+	plural := "deliveries"
+	if ev.DeliveryCount == 1 {
+		plural = "delivery"
+	}
+	fmt.Fprintf(env.stdout, "published event %s (%s): %d %s\n", ev.ID, ev.Type, ev.DeliveryCount, plural)
 	return nil
 }
 
