@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hookd/hookd"
 	"github.com/jackc/pgx/v5"
@@ -114,7 +116,7 @@ pick AS (
 	LIMIT $4
 ),
 up AS (
-	UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6
+	UPDATE delivery_queue q SET lease_owner = $5, lease_until = $6, lease_token = $7
 	FROM pick
 	WHERE q.delivery_id = pick.delivery_id
 	  AND NOT q.paused AND q.next_attempt_at <= $3 AND (q.lease_owner IS NULL OR q.lease_until <= $3)
@@ -172,14 +174,23 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) (out []h
 		return nil, err
 	}
 	defer conn.Release()
-	committed := false
+	token := rand.Int64()
+	committed, commitSent := false, false
 	defer func() {
-		if !committed {
-			// The connection may be broken; a failed rollback closes
-			// it, which rolls back as well.
-			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-				conn.Conn().Close(context.WithoutCancel(ctx))
-			}
+		if committed {
+			return
+		}
+		// The connection may be broken; a failed rollback closes it,
+		// which rolls back as well.
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		if commitSent {
+			// The commit may have happened with its answer lost (the
+			// connection broke): the caller will not send these
+			// deliveries, so give them back rather than have them wait
+			// for their leases to expire.
+			s.unclaim(p.Owner, token)
 		}
 	}()
 
@@ -212,10 +223,11 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) (out []h
 	if len(first.ids) > 0 || final {
 		b = &pgx.Batch{}
 		if len(first.ids) > 0 {
-			queueLease(b, &out, first, p, p.Max)
+			queueLease(b, &out, first, p, p.Max, token)
 		}
 		if final {
 			b.Queue("COMMIT")
+			commitSent = true
 		}
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return nil, err
@@ -247,7 +259,7 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) (out []h
 			if len(found.ids) > 0 {
 				last = found.ids[len(found.ids)-1]
 				b = &pgx.Batch{}
-				queueLease(b, &out, found, p, p.Max-len(out))
+				queueLease(b, &out, found, p, p.Max-len(out), token)
 				if err := conn.SendBatch(ctx, b).Close(); err != nil {
 					return nil, err
 				}
@@ -261,6 +273,7 @@ func (s *Store) claim(ctx context.Context, p hookd.DeliveryClaimParams) (out []h
 		s.scanFrom = last
 		s.scanMu.Unlock()
 	}
+	commitSent = true
 	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 		return nil, err
 	}
@@ -319,8 +332,8 @@ func (l *lockedEndpoints) pause(ctx context.Context, conn *pgxpool.Conn) error {
 
 // queueLease queues claimSQL for the endpoints of l, appending the claims
 // to out.
-func queueLease(b *pgx.Batch, out *[]hookd.Claim, l lockedEndpoints, p hookd.DeliveryClaimParams, max int) {
-	b.Queue(claimSQL, l.ids, l.caps, p.Now, max, p.Owner, p.LeaseUntil).Query(func(rows pgx.Rows) error {
+func queueLease(b *pgx.Batch, out *[]hookd.Claim, l lockedEndpoints, p hookd.DeliveryClaimParams, max int, token int64) {
+	b.Queue(claimSQL, l.ids, l.caps, p.Now, max, p.Owner, p.LeaseUntil, token).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var (
 				ev   hookd.Event
@@ -336,4 +349,39 @@ func queueLease(b *pgx.Batch, out *[]hookd.Claim, l lockedEndpoints, p hookd.Del
 		}
 		return rows.Err()
 	})
+}
+
+// unclaim gives back, in the background, the leases of a claim whose
+// commit went unanswered, trying until the database answers again (a
+// minute at most: by then the leases are about to expire anyway).
+func (s *Store) unclaim(owner string, token int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		deadline := time.Now().Add(time.Minute)
+		for delay := 100 * time.Millisecond; time.Now().Before(deadline); delay = min(2*delay, 5*time.Second) {
+			if s.unclaimOnce(s.bg, owner, token) == nil {
+				return
+			}
+			select {
+			case <-s.bg.Done():
+				return
+			case <-time.After(delay):
+			}
+		}
+	}()
+}
+
+// unclaimOnce drops the leases of owner's claim token, and wakes the nodes.
+func (s *Store) unclaimOnce(ctx context.Context, owner string, token int64) error {
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE delivery_queue SET lease_owner = NULL, lease_until = NULL
+		WHERE lease_owner = $1 AND lease_token = $2`, owner, token)
+	b.Queue(`SELECT pg_notify($1, '')`, s.channel)
+	return s.pool.SendBatch(ctx, b).Close()
 }

@@ -434,3 +434,46 @@ func TestClaimPastBacklog(t *testing.T) {
 		t.Fatalf("another node's claim: %d slow, %d fast; want 0 (it is full) and 4", s, f)
 	}
 }
+
+// TestUnclaim: the leases of a claim whose commit went unanswered are
+// given back, and only those, so the deliveries need not wait for the
+// leases to expire.
+func TestUnclaim(t *testing.T) {
+	url := freshSchema(t)
+	s := openStore(t, url)
+	ctx := context.Background()
+	ep := newEndpoint("acme", 10, time.Now())
+	if err := s.EndpointInsert(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	_, ds := publishAt(t, s, time.Now(), ep, ep)
+	cs, err := s.DeliveryClaimMany(ctx, hookd.DeliveryClaimParams{Owner: "n1", Now: time.Now(), LeaseUntil: time.Now().Add(time.Hour), Max: 10})
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("claimed %d, %v", len(cs), err)
+	}
+	// Pretend the claim of ds[0] is the one whose answer was lost.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE delivery_queue SET lease_token = 42 WHERE delivery_id = $1`, ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.UnclaimOnce(s, "n1", 42); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"", "n1"} {
+		d, err := s.DeliveryGet(ctx, "acme", ds[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.LeaseOwner != want {
+			t.Errorf("delivery %d leased to %q, want %q", i, d.LeaseOwner, want)
+		}
+	}
+	cs, err = s.DeliveryClaimMany(ctx, hookd.DeliveryClaimParams{Owner: "n2", Now: time.Now(), LeaseUntil: time.Now().Add(time.Hour), Max: 10})
+	if err != nil || len(cs) != 1 || cs[0].Delivery.ID != ds[0].ID {
+		t.Fatalf("after unclaim, claimed %v, %v; want the given-back delivery", cs, err)
+	}
+}

@@ -46,9 +46,12 @@ type Store struct {
 	// no time (DeliveryReleaseMany, partition upkeep).
 	now func() time.Time
 
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
+	bg      context.Context // the background work's, cancelled by Close
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards closing, so that no goroutine starts as Close waits
+	closing bool
+	closed  sync.Once
 }
 
 var (
@@ -117,7 +120,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s.parts.known = map[time.Time]bool{}
 	s.ins = newInserter(s)
 	bg, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	s.bg, s.stop = bg, stop
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.listen(bg) }()
 	go func() { defer s.wg.Done(); s.maintain(bg) }()
@@ -185,6 +188,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closed.Do(func() {
 		s.ins.close()
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		s.stop()
 		s.wg.Wait()
 		s.pool.Close()

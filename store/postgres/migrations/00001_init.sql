@@ -86,6 +86,9 @@ CREATE TABLE delivery_queue (
 	next_attempt_at  timestamptz NOT NULL,
 	lease_owner      text,
 	lease_until      timestamptz,
+	-- lease_token tells one claim's leases from the owner's others, so
+	-- that a claim whose commit went unanswered can be undone.
+	lease_token      bigint,
 	-- paused rows belong to a disabled endpoint: they wait, out of the
 	-- due index, until it is enabled again.
 	paused           boolean NOT NULL DEFAULT false
