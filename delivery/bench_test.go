@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/delivery"
 	"github.com/hookd/hookd/hookdtest"
@@ -19,7 +21,8 @@ import (
 func BenchmarkDeliveries(b *testing.B) {
 	for _, batch := range []int{1, 100} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			h := newHarness(b, withOptions(func(o *delivery.Options) { o.OnRecord = nil }))
+			reg := prometheus.NewRegistry()
+			h := newHarness(b, withOptions(func(o *delivery.Options) { o.OnRecord = nil; o.Registerer = reg }))
 			r := hookdtest.New(b, hookdtest.Options{CountOnly: true, Timeout: 5 * time.Minute})
 			h.endpoint(r.URL, func(e *hookd.Endpoint) { e.MaxInFlight = 64 })
 			data := json.RawMessage(`{"order":"o_123","amount":4200,"currency":"EUR","customer":{"id":"c_42","email":"someone@example.com"}}`)
@@ -52,13 +55,26 @@ func BenchmarkDeliveries(b *testing.B) {
 			el := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "deliveries/s")
+			b.ReportMetric(counter(reg, "hookd_deliveries_claimed_total")/float64(b.N), "claimed/delivery")
+			b.ReportMetric(counter(reg, "hookd_deliveries_released_total")/float64(b.N), "released/delivery")
 		})
 	}
 }
 
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 // BenchmarkFanOut publishes one event to a tenant with 10,000 endpoints and
 // reports how long Publish took (the API's 202) and how long until every
-// endpoint had its request.
+// endpoint had its request. Each iteration is 10,000 deliveries: run it
+// with a small count (-bench FanOut -benchtime 3x).
 func BenchmarkFanOut(b *testing.B) {
 	h := newHarness(b, withOptions(func(o *delivery.Options) { o.OnRecord = nil; o.MaxConnsPerHost = 256 }))
 	r := hookdtest.New(b, hookdtest.Options{CountOnly: true, Timeout: 5 * time.Minute})

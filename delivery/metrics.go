@@ -18,6 +18,8 @@ type metrics struct {
 	published prometheus.Counter
 	created   prometheus.Counter
 	inflight  prometheus.Gauge
+	claimed   prometheus.Counter
+	released  prometheus.Counter
 }
 
 func newMetrics(e *Engine, reg prometheus.Registerer) *metrics {
@@ -43,6 +45,14 @@ func newMetrics(e *Engine, reg prometheus.Registerer) *metrics {
 			Name: "hookd_requests_in_flight",
 			Help: "Requests to endpoints under way on this node.",
 		}),
+		claimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_deliveries_claimed_total",
+			Help: "Deliveries this node leased by claiming them from the store (not at publish).",
+		}),
+		released: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_deliveries_released_total",
+			Help: "Leased deliveries handed back unattempted: shutdown, a disabled endpoint, or too long a wait in a lane.",
+		}),
 	}
 	m.byOutcome = make(map[hookd.Outcome]prometheus.Counter)
 	for _, o := range []hookd.Outcome{hookd.OutcomeSucceeded, hookd.OutcomeHTTPError, hookd.OutcomeRedirect,
@@ -58,7 +68,7 @@ func newMetrics(e *Engine, reg prometheus.Registerer) *metrics {
 		Help: "Deliveries leased to this node: queued, in flight, or awaiting their outcome's write.",
 	}, func() float64 { return float64(e.heldCount()) })
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.attempts, m.duration, m.published, m.created, m.inflight, queued, held} {
+		for _, c := range []prometheus.Collector{m.attempts, m.duration, m.published, m.created, m.inflight, m.claimed, m.released, queued, held} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

@@ -175,6 +175,7 @@ func (e *Engine) claimAt(at time.Time) {
 			}
 			return
 		}
+		e.m.claimed.Add(float64(len(claims)))
 		got := e.dispatchClaims(claims, until)
 		if len(claims) < e.opts.ClaimBatch {
 			// The store had no more to give: lanes that got nothing and

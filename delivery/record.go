@@ -92,6 +92,7 @@ func (e *Engine) flush(batch []recItem) {
 		e.retryStore("recording attempts", func() error { return e.store.AttemptRecordMany(ctx, recs) })
 	}
 	if len(releases) > 0 {
+		e.m.released.Add(float64(len(releases)))
 		e.retryStore("releasing leases", func() error { return e.store.DeliveryReleaseMany(ctx, e.opts.Owner, releases) })
 	}
 	kick := false
