@@ -64,6 +64,9 @@ func (w *writer) start(ctx context.Context) error {
 	if _, err := w.conn.ExecContext(ctx, `UPDATE deliveries SET lease_owner = '', lease_until = 0, due_at = next_at WHERE lease_until > 0`); err != nil {
 		return err
 	}
+	if _, err := w.conn.ExecContext(ctx, `UPDATE replays SET lease_owner = '', lease_until = 0 WHERE lease_until > 0`); err != nil {
+		return err
+	}
 	var seq, maxSeq int64
 	if err := w.conn.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), COALESCE((SELECT MAX(seq) FROM events), 0)`).Scan(&seq, &maxSeq); err != nil {
 		return err

@@ -114,6 +114,7 @@ func run(t *testing.T, open func(t *testing.T) hookd.Store, parallel bool) {
 		{"List/Cursors", testCursors},
 	}
 	tests = append(tests, authTests...)
+	tests = append(tests, recoveryTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if parallel {
