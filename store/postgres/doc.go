@@ -28,7 +28,16 @@
 // would miss the leases of a claimer that committed in between, and both
 // would fill the same room. The transaction ends with the claim: requests
 // run under the lease, never inside a transaction. An expired lease is due
-// work; a node that died loses nothing but time.
+// work; a node that died loses nothing but time. When the oldest due rows
+// all belong to endpoints that can take no more (a slow endpoint's
+// backlog), the claim walks the queue endpoint by endpoint instead, so no
+// backlog starves the other endpoints on any node.
+//
+// A claim takes two round trips and does not wait for its commit to reach
+// the disk: a lease lost with a crash only means the delivery is claimed
+// again. Its plans are pinned to index scans (queue statistics lag behind
+// bursts) and planned once per connection, since planning statements over
+// partitioned tables costs more than running them.
 //
 // # Publishing
 //
@@ -36,7 +45,10 @@
 // decides which events are new, and data-modifying CTEs store exactly
 // those events, their deliveries, queue rows and, on first use, tenants.
 // A group committer merges concurrent calls into shared statements, so
-// under load publishes share round trips and WAL flushes.
+// under load publishes share round trips and WAL flushes. The publishing
+// node claims its new deliveries itself right after the commit; publishes
+// NOTIFY the other nodes at most every few milliseconds, enough for idle
+// nodes to share the work.
 //
 // # Partitions and retention
 //
@@ -71,7 +83,10 @@
 // The pool replaces connections that died with a restart of PostgreSQL.
 // While the database is away, operations fail with hookd.EUNAVAILABLE
 // (503); nothing is acknowledged that was not committed, and a publish
-// retried with the same event ids is answered as a duplicate. The
-// listening connection reconnects by itself and wakes the engine once
-// when it is back, since notifications sent meanwhile are lost.
+// retried with the same event ids is answered as a duplicate. A claim
+// whose commit goes unanswered gives its leases back once the database
+// answers (each claim marks its leases with a token), rather than leaving
+// the deliveries until the leases expire. The listening connection
+// reconnects by itself and wakes the engine once when it is back, since
+// notifications sent meanwhile are lost.
 package postgres
