@@ -121,6 +121,12 @@ func (c *cluster) check(t *testing.T, accepted []string, what string) {
 	t.Logf("%s: all %d accepted events delivered (%d answered requests, %d duplicates, %d cut off mid-request, %d publish retries); the last arrived %v after publishing ended",
 		what, len(accepted), total, dups, c.cut.Load(), c.pub.retries, time.Since(start).Round(time.Millisecond))
 	fmt.Printf("%s: %d events accepted, %d delivered at least once, %d duplicates\n", what, len(accepted), len(accepted), dups)
+	// Failed publishes are the store being away: 503, never a 500.
+	for status, n := range c.pub.statuses {
+		if status != http.StatusServiceUnavailable {
+			t.Errorf("%d publishes answered %d", n, status)
+		}
+	}
 }
 
 // TestNodeKilled publishes through three nodes and kills one with SIGKILL

@@ -324,6 +324,7 @@ type publisher struct {
 	next     int
 	accepted []string
 	retries  int
+	statuses map[int]int // answers that were not 2xx, by status
 }
 
 func (p *publisher) pick() *node {
@@ -362,6 +363,12 @@ func (p *publisher) publish(ctx context.Context, id string) error {
 		}
 		p.mu.Lock()
 		p.retries++
+		if err == nil {
+			if p.statuses == nil {
+				p.statuses = map[int]int{}
+			}
+			p.statuses[status]++
+		}
 		p.mu.Unlock()
 		if ctx.Err() != nil {
 			return errors.Join(ctx.Err(), err)
