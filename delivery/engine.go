@@ -23,6 +23,7 @@ type Engine struct {
 	log    *slog.Logger
 	client *http.Client
 	m      *metrics
+	rec    *recovery // replays, endpoint health, operational events
 
 	tenants    sync.Map // tenant → *tenantCache
 	maxTimeout atomic.Int64
@@ -83,6 +84,7 @@ func New(store hookd.Store, opts Options) *Engine {
 	e.client = newClient(newTransport(&e.opts))
 	e.maxTimeout.Store(int64(hookd.DefaultTimeout))
 	e.m = newMetrics(e, opts.Registerer)
+	e.rec = newRecovery(e)
 	return e
 }
 
@@ -102,6 +104,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.Retention > 0 {
 		e.loops.Go(e.retain)
 	}
+	e.rec.start()
 	return nil
 }
 
@@ -159,6 +162,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	// Whatever this node still holds was not attempted.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if rerr := e.rec.stop(rctx); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
 	if rerr := e.store.DeliveryReleaseMany(rctx, e.opts.Owner, nil); rerr != nil {
 		e.log.Error("releasing leases on shutdown", "err", rerr)
 		err = errors.Join(err, rerr)
@@ -262,6 +268,7 @@ func (e *Engine) Publish(ctx context.Context, tenant string, events []hookd.Even
 		}
 		e.m.published.Inc()
 		e.m.created.Add(float64(len(ds)))
+		e.rec.m.tenantPublished(tenant, 1)
 		out[i] = hookd.PublishResult{Event: r.Event, DeliveryCount: len(ds)}
 		ref := &eventRef{ev: r.Event}
 		for _, d := range ds {

@@ -84,6 +84,39 @@ type Options struct {
 	// Registerer, when set, receives the engine's Prometheus metrics.
 	Registerer prometheus.Registerer
 
+	// OpsTenant, when set, is the tenant hookd publishes its operational
+	// events to (endpoint.disabled, endpoint.enabled, delivery.failed,
+	// delivery.recovered: see ops.go), through Publish like any event, so
+	// operators subscribe to them with ordinary endpoints.
+	OpsTenant string
+	// DisableAfter disables an endpoint whose every attempt has failed
+	// for this long (default 5 days; negative: never). Its pending
+	// deliveries wait until a person enables it again.
+	DisableAfter time.Duration
+	// HealthInterval is how often observed outcomes are written to the
+	// endpoints' health (default 1s; a turn of state is written at once),
+	// and HealthRefresh how often at most an endpoint whose state did not
+	// turn is written (default 10s).
+	HealthInterval time.Duration
+	HealthRefresh  time.Duration
+	// ReplayWorkers bounds the replays this node runs at once (default
+	// 4); ReplayLease is how long a node holds a replay between steps
+	// (default 30s), after which another node may resume it; ReplayPoll
+	// is how often the node looks for replays to run (default 1s).
+	ReplayWorkers int
+	ReplayLease   time.Duration
+	ReplayPoll    time.Duration
+	// BacklogInterval is how often the pending backlog is read from the
+	// store for the metrics (default 15s); MetricsTopEndpoints is how many
+	// endpoints with the largest backlog get a series of their own
+	// (default 10; negative: none). MetricsTenants are tenants whose
+	// publishes and attempts are counted in series of their own; every
+	// other tenant only adds to the totals, so the number of series stays
+	// bounded whatever the number of tenants.
+	BacklogInterval     time.Duration
+	MetricsTopEndpoints int
+	MetricsTenants      []string
+
 	// OnRecord, when set, is called with every batch of attempt records
 	// once the store committed it, from the engine's writer goroutine: it
 	// must return quickly. Operational events hook in here, and so do
@@ -146,5 +179,29 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.DisableAfter == 0 {
+		o.DisableAfter = 5 * 24 * time.Hour
+	}
+	if o.HealthInterval <= 0 {
+		o.HealthInterval = time.Second
+	}
+	if o.HealthRefresh <= 0 {
+		o.HealthRefresh = 10 * time.Second
+	}
+	if o.ReplayWorkers <= 0 {
+		o.ReplayWorkers = 4
+	}
+	if o.ReplayLease <= 0 {
+		o.ReplayLease = 30 * time.Second
+	}
+	if o.ReplayPoll <= 0 {
+		o.ReplayPoll = time.Second
+	}
+	if o.BacklogInterval <= 0 {
+		o.BacklogInterval = 15 * time.Second
+	}
+	if o.MetricsTopEndpoints == 0 {
+		o.MetricsTopEndpoints = 10
 	}
 }

@@ -122,6 +122,7 @@ func (e *Engine) flush(batch []recItem) {
 		// leases would wait for the sweep.
 		kick = true
 	}
+	e.rec.recorded(batch)
 	if len(recs) > 0 && e.opts.OnRecord != nil {
 		e.opts.OnRecord(recs)
 	}

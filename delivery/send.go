@@ -47,7 +47,7 @@ func (e *Engine) attempt(c *epConf, j *job) {
 		Number:     j.d.Attempts + 1,
 		StartedAt:  start,
 		RetryOf:    j.d.LastAttemptID,
-		Manual:     j.manual,
+		Manual:     j.manual || e.rec.takeMark(j.d.ID), // a retry or a replay
 	}
 	e.m.inflight.Inc()
 	t0 := time.Now()
