@@ -111,7 +111,7 @@ func TestScenarios(t *testing.T) {
 	dir := t.TempDir()
 	log := newLogger()
 	b := &bench{
-		cfg:     config{events: 300, batchSize: 100, batchPublishers: 2, publishers: 16, maxInFlight: 16, dataSize: 256, fanout: 50, backlog: 500, retryProbes: 1, latencyRate: 50, latencyFor: time.Second, isolationRate: 5, isolationFor: time.Second},
+		cfg:     config{quick: true, events: 300, batchSize: 100, batchPublishers: 2, publishers: 16, maxInFlight: 16, dataSize: 256, fanout: 50, backlog: 500, retryProbes: 1, latencyRate: 50, latencyFor: time.Second, isolationRate: 5, isolationFor: time.Second},
 		raw:     rawFigures{RPS: 10000},
 		stores:  &stores{dir: dir, log: log},
 		log:     log,

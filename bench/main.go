@@ -158,7 +158,10 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bench: %s …\n", name)
 		t0 := time.Now()
 		r := b.scenario(name)
-		r.Scenario, r.Quick, r.RawRPS, r.FsyncMS = name, cfg.quick, b.raw.RPS, b.raw.FsyncMS
+		r.Scenario, r.Quick, r.FsyncMS = name, cfg.quick, b.raw.FsyncMS
+		if r.RawRPS == 0 {
+			r.RawRPS = b.raw.RPS
+		}
 		if r.Store == "" {
 			r.Store = b.stores.kind()
 		}

@@ -23,6 +23,10 @@ func cpuTime() time.Duration {
 // memory is what /proc/self/status says of this process's memory.
 type memory struct {
 	RSS, HWM int64 // bytes: resident now, and its peak since resetPeakRSS
+	// RSS split: anonymous memory (heap, stacks, SQLite's page caches)
+	// and file pages (the binary, and the database file SQLite maps
+	// with mmap_size, which the kernel may drop at any time).
+	Anon, File int64
 }
 
 func readMemory() memory {
@@ -42,6 +46,10 @@ func readMemory() memory {
 			dst = &m.RSS
 		case "VmHWM":
 			dst = &m.HWM
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
 		default:
 			continue
 		}

@@ -11,11 +11,15 @@ import (
 // result is what one scenario measured. It is printed as one JSON line;
 // zero figures are left out, since each scenario fills only its own.
 type result struct {
-	Scenario string  `json:"scenario"`
-	Store    string  `json:"store"`
-	Quick    bool    `json:"quick,omitempty"`
-	RawRPS   float64 `json:"raw_rps"`
-	FsyncMS  float64 `json:"fsync_p50_ms"`
+	Scenario string `json:"scenario"`
+	Store    string `json:"store"`
+	Quick    bool   `json:"quick,omitempty"`
+	// RawRPS is the raw reference the percentages are of: measured just
+	// before the scenario (or its drain) by the scenarios that report a
+	// percentage, since other load on a shared machine comes and goes;
+	// the run's first measurement for the others.
+	RawRPS  float64 `json:"raw_rps"`
+	FsyncMS float64 `json:"fsync_p50_ms"`
 
 	Events         int64   `json:"events,omitempty"`
 	Deliveries     int64   `json:"deliveries,omitempty"`
@@ -47,6 +51,8 @@ type result struct {
 	CreatePerS     float64 `json:"create_events_per_s,omitempty"`
 	FailPerS       float64 `json:"first_attempts_per_s,omitempty"`
 	RSSMiB         float64 `json:"rss_mib,omitempty"`
+	RSSAnonMiB     float64 `json:"rss_anon_mib,omitempty"`
+	RSSFileMiB     float64 `json:"rss_file_mib,omitempty"`
 	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
 	HeapMiB        float64 `json:"heap_mib,omitempty"`
 	DrainPerS      float64 `json:"drain_per_s,omitempty"`
@@ -70,6 +76,7 @@ type result struct {
 // nodeFigure is the nodes scenario's figure for one cluster size.
 type nodeFigure struct {
 	Nodes          int     `json:"nodes"`
+	RawRPS         float64 `json:"raw_rps"`
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 	PctOfRaw       float64 `json:"pct_of_raw"`
 	// CPU used during the run, in cores: this process (the nodes, the
