@@ -24,12 +24,16 @@ type cluster struct {
 	arr   *arrivals
 	pub   *publisher
 	cut   atomic.Int64 // requests whose sender went away mid-request
+
+	active atomic.Int64  // requests being answered
+	busy   chan struct{} // closed once 16 requests are being answered at once
+	once   sync.Once
 }
 
 func startCluster(t *testing.T) *cluster {
 	db := freshDatabase(t)
 	key := newAdminKey()
-	c := &cluster{arr: newArrivals()}
+	c := &cluster{arr: newArrivals(), busy: make(chan struct{})}
 	for i := range 3 {
 		c.nodes = append(c.nodes, startNode(t, fmt.Sprintf("node%d", i), db, key))
 	}
@@ -42,6 +46,10 @@ func startCluster(t *testing.T) *cluster {
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("Webhook-Id")
 		_, _ = io.Copy(io.Discard, r.Body)
+		if c.active.Add(1) >= 16 {
+			c.once.Do(func() { close(c.busy) })
+		}
+		defer c.active.Add(-1)
 		select {
 		case <-time.After(100 * time.Millisecond): // the receiver's work
 		case <-r.Context().Done():
@@ -136,6 +144,12 @@ func TestNodeKilled(t *testing.T) {
 	c := startCluster(t)
 	victim := c.nodes[1]
 	accepted := c.run(t, 900, func() {
+		// Kill while many requests are under way, so that the victim
+		// surely has some of them.
+		select {
+		case <-c.busy:
+		case <-time.After(10 * time.Second):
+		}
 		victim.kill()
 		c.pub.drop(victim)
 	})
