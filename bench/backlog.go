@@ -97,7 +97,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 	rcv.start()
 	defer rcv.close()
 	resetPeakRSS()
-	back := time.Now()
+	cpu0, back := cpuTime(), time.Now()
 	clock.advance(time.Hour + time.Minute)
 	n.engine.EndpointChanged(tenant) // wakes the poller now, not at its next sweep
 	last, ok := rcv.unique.wait(total, timeout)
@@ -109,6 +109,8 @@ func (b *bench) backlog(ctx context.Context) *result {
 		r.Error = fmt.Sprintf("drain: %d of %d deliveries recorded", n.out.succeeded.value(), total)
 		return r
 	}
+	r.CPUMSPerDelivery = round(ms(cpuTime()-cpu0)/float64(total), 4)
+	r.RawCPUMSPerReq = b.raw.CPUMSPerReq
 	r.DrainPerS = round(float64(total)/last.Sub(back).Seconds(), 0)
 	r.DrainPctOfRaw = round(100*r.DrainPerS/raw, 1)
 	r.DrainPeakMiB = mib(readMemory().HWM)
@@ -116,8 +118,8 @@ func (b *bench) backlog(ctx context.Context) *result {
 	// "The full rate" is the e2e target's: 40% of raw, though a drain
 	// has no publish exchange to share the machine with.
 	r.met(r.PeakRSSMiB < 300 && r.DrainPctOfRaw >= 40, "< 300 MiB; drain ≥ 40% of raw")
-	r.headline = fmt.Sprintf("%d pending: RSS %.0f MiB (anon %.0f, file %.0f; peak %.0f; Go heap %.0f); drain %.0f/s = %.1f%% of raw %.0f/s (peak RSS %.0f MiB)",
-		total, r.RSSMiB, r.RSSAnonMiB, r.RSSFileMiB, r.PeakRSSMiB, r.HeapMiB, r.DrainPerS, r.DrainPctOfRaw, raw, r.DrainPeakMiB)
+	r.headline = fmt.Sprintf("%d pending: RSS %.0f MiB (anon %.0f, file %.0f; peak %.0f; Go heap %.0f); drain %.0f/s = %.1f%% of raw %.0f/s, %.3f ms CPU/delivery (peak RSS %.0f MiB)",
+		total, r.RSSMiB, r.RSSAnonMiB, r.RSSFileMiB, r.PeakRSSMiB, r.HeapMiB, r.DrainPerS, r.DrainPctOfRaw, raw, r.CPUMSPerDelivery, r.DrainPeakMiB)
 	return r
 }
 
