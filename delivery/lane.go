@@ -21,6 +21,10 @@ type job struct {
 	// leaseUntil is guarded by Engine.heldMu: a claim that finds the
 	// delivery already held renews it.
 	leaseUntil time.Time
+	// ended (guarded by Engine.heldMu) is set once the job's outcome
+	// (attempted) or its release is about to be written: from then on a
+	// claim of the delivery may be a new lease, not a renewal of this one.
+	ended, attempted bool
 }
 
 // eventRef is an event shared by the jobs it fanned out to, with its

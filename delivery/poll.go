@@ -250,7 +250,7 @@ func (e *Engine) dispatchClaims(claims []hookd.Claim, until time.Time) map[*lane
 		}
 		j := &job{d: d, ev: ref, lane: conf.lane, leaseUntil: until, notBefore: d.NextAttemptAt, manual: e.takeManual(d.ID)}
 		if !e.hold(j) {
-			continue // already queued here; its lease was renewed
+			continue // held here already (see hold)
 		}
 		if !got[conf.lane] {
 			got[conf.lane] = true

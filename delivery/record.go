@@ -87,6 +87,11 @@ func (e *Engine) flush(batch []recItem) {
 			releases = append(releases, it.j.d.ID)
 		}
 	}
+	e.heldMu.Lock()
+	for _, it := range batch {
+		it.j.ended, it.j.attempted = true, it.rec != nil
+	}
+	e.heldMu.Unlock()
 	ctx := context.WithoutCancel(e.runCtx)
 	if len(recs) > 0 {
 		e.retryStore("recording attempts", func() error { return e.store.AttemptRecordMany(ctx, recs) })
@@ -148,16 +153,33 @@ func (e *Engine) retryStore(what string, f func() error) {
 	}
 }
 
-// hold records that this node holds j's delivery. It returns false, and
-// renews the held job's lease instead, when the delivery is held already.
+// hold records that this node holds j's delivery. It returns false when
+// the claim that made j adds nothing to the job held already: one not yet
+// attempted, whose lease the claim renewed, or one whose outcome is being
+// written, if the claim read the delivery before that write (the held
+// lease had run out), which then drops the claim's lease (same owner).
+//
+// A job stays held until its outcome's (or release's) write returns, but
+// the delivery is pending and unleased from the commit on, and a claim in
+// between leases it for its next attempt: dropping that claim left the
+// lease with nothing here to send it until it ran out. A claim that saw
+// the attempt counted read the delivery after the commit; a release counts
+// nothing, and its claim wins (before the commit it could only follow an
+// expired lease, which another node may claim as well).
 func (e *Engine) hold(j *job) bool {
 	e.heldMu.Lock()
 	defer e.heldMu.Unlock()
 	if h := e.held[j.d.ID]; h != nil {
-		if j.leaseUntil.After(h.leaseUntil) {
-			h.leaseUntil = j.leaseUntil
+		if !h.ended {
+			if j.leaseUntil.After(h.leaseUntil) {
+				h.leaseUntil = j.leaseUntil
+			}
+			return false
 		}
-		return false
+		if h.attempted && j.d.Attempts <= h.d.Attempts {
+			return false
+		}
+		// j replaces h, which unhold then leaves alone.
 	}
 	e.held[j.d.ID] = j
 	return true
