@@ -255,6 +255,9 @@ func updateEndpoint(c *call) error {
 		return err
 	}
 	c.s.engine.EndpointChanged(c.tenant)
+	if rc, ok := c.s.engine.(hookd.Recovery); ok && old.Enabled != e.Enabled {
+		rc.EndpointToggled(c.r.Context(), &e) // health afresh; operators hear of it
+	}
 	return c.respond(http.StatusOK, &e)
 }
 
