@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +27,8 @@ type opsEvent struct {
 
 // sink collects the events an endpoint receives.
 type sink struct {
-	t  *testing.T
-	r  *hookdtest.Receiver
-	mu sync.Mutex
+	t *testing.T
+	r *hookdtest.Receiver
 }
 
 func newSink(t *testing.T) *sink {
@@ -291,7 +289,10 @@ func TestMetricsScraped(t *testing.T) {
 		scrape()
 		v, ok := value("hookd_deliveries_pending", nil)
 		return ok && v == 6
-	}, func() string { v, _ := value("hookd_deliveries_pending", nil); return fmt.Sprintf("hookd_deliveries_pending %v, want 6", v) })
+	}, func() string {
+		v, _ := value("hookd_deliveries_pending", nil)
+		return fmt.Sprintf("hookd_deliveries_pending %v, want 6", v)
+	})
 
 	for _, c := range []struct {
 		name   string

@@ -107,13 +107,13 @@ func (r *recovery) recorded(batch []recItem) {
 // event types, reasons; tenants only those named in Options.MetricsTenants;
 // endpoints only the MetricsTopEndpoints with the largest backlog.
 type recoveryMetrics struct {
-	finished      map[hookd.DeliveryState]prometheus.Counter
-	replayFed     prometheus.Counter
-	replays       prometheus.Gauge
-	opsEvents     *prometheus.CounterVec
-	opsDropped    prometheus.Counter
-	disabled      *prometheus.CounterVec
-	tenantPublish map[string]prometheus.Counter
+	finished       map[hookd.DeliveryState]prometheus.Counter
+	replayFed      prometheus.Counter
+	replays        prometheus.Gauge
+	opsEvents      *prometheus.CounterVec
+	opsDropped     prometheus.Counter
+	disabled       *prometheus.CounterVec
+	tenantPublish  map[string]prometheus.Counter
 	tenantAttempts map[string]map[hookd.Outcome]prometheus.Counter
 }
 
