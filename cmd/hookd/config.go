@@ -31,6 +31,9 @@ type serveCmd struct {
 	AllowNetwork    []string      `name:"allow-network" env:"HOOKD_ALLOW_NETWORK" sep:"," placeholder:"CIDR" help:"Let deliveries reach this otherwise blocked network, e.g. 127.0.0.0/8; repeatable (the variable takes a comma-separated list)."`
 	Retention       time.Duration `env:"HOOKD_RETENTION" default:"720h" help:"How long events, deliveries and attempts are kept; 0 keeps them forever."`
 	SigningKey      string        `name:"signing-key" env:"HOOKD_SIGNING_KEY" placeholder:"SECRET" help:"Secret of at least 32 characters that signs dashboard sessions, portal links and OAuth consent forms. Default: a random key generated once and kept in the database, which every node shares."`
+	OpsTenant       string        `name:"ops-tenant" env:"HOOKD_OPS_TENANT" placeholder:"TENANT" help:"Tenant that receives hookd's operational events (endpoint.disabled, endpoint.enabled, delivery.failed, delivery.recovered), published like any event so operators subscribe with ordinary endpoints. Off when empty."`
+	DisableAfter    time.Duration `name:"disable-after" env:"HOOKD_DISABLE_AFTER" default:"120h" help:"Disable an endpoint whose every attempt has failed for this long; its pending deliveries wait until it is enabled again. 0 never disables."`
+	MetricsTenant   []string      `name:"metrics-tenant" env:"HOOKD_METRICS_TENANTS" sep:"," placeholder:"TENANT" help:"Give this tenant's publishes and attempts metric series of their own; repeatable (the variable takes a comma-separated list). Other tenants only add to the totals."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"HOOKD_SHUTDOWN_TIMEOUT" default:"30s" help:"How long a graceful shutdown waits for requests and attempts in flight."`
 	LogFormat       string        `name:"log-format" env:"HOOKD_LOG_FORMAT" enum:"text,json" default:"text" help:"Log format: text or json."`
 	LogLevel        string        `name:"log-level" env:"HOOKD_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Least severe level logged."`
@@ -66,6 +69,23 @@ func (c *serveCmd) Validate() error {
 	if c.Retention < 0 {
 		errs = append(errs, errors.New("--retention: must not be negative (0 keeps data forever)"))
 	}
+	if c.OpsTenant != "" && !hookd.ValidTenantID(c.OpsTenant) {
+		errs = append(errs, errors.New("--ops-tenant: must match [A-Za-z0-9_.-]{1,64}"))
+	}
+	if c.DisableAfter < 0 {
+		errs = append(errs, errors.New("--disable-after: must not be negative (0 never disables)"))
+	}
+	var tenants []string
+	for _, t := range c.MetricsTenant {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !hookd.ValidTenantID(t) {
+			errs = append(errs, fmt.Errorf("--metrics-tenant: %q must match [A-Za-z0-9_.-]{1,64}", t))
+		}
+		tenants = append(tenants, t)
+	}
+	c.MetricsTenant = tenants
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout: must be positive"))
 	}

@@ -27,7 +27,7 @@ func parse(t *testing.T, args ...string) (*cli, error) {
 }
 
 // hookdEnv lists every variable hookd reads.
-var hookdEnv = []string{"HOOKD_ADDR", "HOOKD_DATABASE_URL", "HOOKD_ADMIN_KEY", "HOOKD_ALLOW_NETWORK", "HOOKD_RETENTION", "HOOKD_SIGNING_KEY", "HOOKD_SHUTDOWN_TIMEOUT", "HOOKD_LOG_FORMAT", "HOOKD_LOG_LEVEL"}
+var hookdEnv = []string{"HOOKD_ADDR", "HOOKD_DATABASE_URL", "HOOKD_ADMIN_KEY", "HOOKD_ALLOW_NETWORK", "HOOKD_RETENTION", "HOOKD_SIGNING_KEY", "HOOKD_SHUTDOWN_TIMEOUT", "HOOKD_LOG_FORMAT", "HOOKD_LOG_LEVEL", "HOOKD_OPS_TENANT", "HOOKD_DISABLE_AFTER", "HOOKD_METRICS_TENANTS"}
 
 // clearEnv unsets every HOOKD_ variable for the test (t.Setenv restores
 // them after), so that a developer's environment does not change the

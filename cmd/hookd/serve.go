@@ -59,11 +59,18 @@ func (c *serveCmd) Run(env *runEnv) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	disableAfter := c.DisableAfter
+	if disableAfter == 0 {
+		disableAfter = -1 // the engine's "never"
+	}
 	engine := delivery.New(st, delivery.Options{
-		AllowNetworks: c.allowed,
-		Retention:     c.Retention,
-		Logger:        log,
-		Registerer:    registry,
+		AllowNetworks:  c.allowed,
+		Retention:      c.Retention,
+		Logger:         log,
+		Registerer:     registry,
+		OpsTenant:      c.OpsTenant,
+		DisableAfter:   disableAfter,
+		MetricsTenants: c.MetricsTenant,
 	})
 	web, err := newWeb(ctx, st, engine, log, c.SigningKey)
 	if err != nil {
