@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,4 +198,45 @@ func TestReplayBadInput(t *testing.T) {
 	if len(list.Data) != 0 {
 		t.Fatalf("bad requests stored %d replays", len(list.Data))
 	}
+}
+
+// A replay does not hold up fresh events: they go out before the
+// replayed deliveries waiting in the endpoint's lane.
+func TestReplayLeavesFreshEventsFirst(t *testing.T) {
+	n := newNode(t, nil, nil)
+	r := hookdtest.NewReceiver(t)
+	r.SetDefault(hookdtest.Response{Status: http.StatusInternalServerError})
+	ep := n.endpoint("acme", endpointBody(r.URL, `, "max_in_flight": 1`))
+	n.publish("acme", "order.created", 100)
+	r.Wait(100)
+	n.waitSettled(ep)
+	g := newGate(t, r)
+
+	var created replayAnswer
+	n.call("POST", "/v1/tenants/acme/endpoints/"+ep.ID+"/replay", nil, http.StatusAccepted, &created)
+	// The first replayed request, held at the gate. (Receiver.Wait hears
+	// of a request when its handler returns: count instead.)
+	arrived := func(k int) {
+		eventually(t, 30*time.Second, func() bool { return r.Count() >= k },
+			func() string { return fmt.Sprintf("%d of %d requests", r.Count(), k) })
+	}
+	arrived(101)
+	n.call("POST", "/v1/tenants/acme/events", map[string]any{"type": "fresh.event", "data": 1}, http.StatusAccepted, nil)
+	// The lane picks a retry every fourth pick at most: the fresh event
+	// is among the next two requests.
+	g.let(3)
+	arrived(103)
+	reqs := r.Requests()[:103]
+	fresh := -1
+	for i, q := range reqs[100:] {
+		if strings.Contains(string(q.Body), `"fresh.event"`) {
+			fresh = i
+		}
+	}
+	if fresh < 1 || fresh > 2 {
+		t.Fatalf("the fresh event came %d-th after the replay began (-1: not yet), want 1st or 2nd", fresh)
+	}
+	g.release()
+	eventually(t, 30*time.Second, func() bool { return n.replay("acme", created.ID).State == hookd.ReplayCompleted },
+		func() string { return fmt.Sprintf("replay: %+v", n.replay("acme", created.ID)) })
 }
