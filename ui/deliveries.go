@@ -299,6 +299,9 @@ func (u *UI) handleReplay(w http.ResponseWriter, r *http.Request, s *session, te
 		u.render(w, http.StatusBadRequest, "replay", p)
 		return nil
 	}
+	if rc, ok := u.engine.(hookd.Recovery); ok {
+		return u.replayJob(w, r, p, rc, e, f, lp)
+	}
 	ids, over, err := u.failedIDs(ctx, lp)
 	if err != nil {
 		return err
@@ -323,6 +326,26 @@ func (u *UI) handleReplay(w http.ResponseWriter, r *http.Request, s *session, te
 		u.log.Warn("ui: replay stopped early", "tenant", tenant, "endpoint", e.ID, "retried", n, "of", len(ids), "err", err)
 	}
 	http.Redirect(w, r, u.link("t", tenant, "endpoints", e.ID)+"?done=replayed&n="+strconv.Itoa(n), http.StatusSeeOther)
+	return nil
+}
+
+// replayJob replays through the engine's replay jobs: counting is a dry
+// run, and confirming stores a job that redelivers in the background, paced
+// by the endpoint's limits, however many deliveries the range holds.
+func (u *UI) replayJob(w http.ResponseWriter, r *http.Request, p *page, rc hookd.Recovery, e *hookd.Endpoint, f deliveryFilter, lp hookd.DeliveryListParams) error {
+	params := hookd.ReplayParams{Tenant: p.Tenant, EndpointID: e.ID, Since: lp.Since, Until: lp.Until, Status: hookd.ReplayStatusFailed}
+	confirm := r.PostForm.Get("confirm") == "yes"
+	params.DryRun = !confirm
+	rp, err := rc.ReplayStart(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	if !confirm || rp.Total == 0 {
+		p.Data = replayData{E: e, F: f, Count: int(rp.Total)}
+		u.render(w, http.StatusOK, "replay", p)
+		return nil
+	}
+	http.Redirect(w, r, u.link("t", p.Tenant, "endpoints", e.ID)+"?done=replaying&n="+strconv.FormatInt(rp.Total, 10), http.StatusSeeOther)
 	return nil
 }
 
@@ -409,6 +432,12 @@ func flash(r *http.Request) string {
 		return "Endpoint enabled: deliveries resume."
 	case "disabled":
 		return "Endpoint disabled: new events are no longer delivered to it."
+	case "replaying":
+		n, _ := strconv.Atoi(q.Get("n"))
+		if n == 1 {
+			return "Replay started for 1 failed delivery: it runs in the background."
+		}
+		return fmt.Sprintf("Replay started for %d failed deliveries: it runs in the background, at the endpoint's pace.", max(n, 0))
 	case "replayed":
 		n, _ := strconv.Atoi(q.Get("n"))
 		if n == 1 {

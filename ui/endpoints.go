@@ -130,6 +130,9 @@ func (u *UI) handleEnable(enable bool) tenantHandler {
 				return err
 			}
 			u.engine.EndpointChanged(tenant)
+			if rc, ok := u.engine.(hookd.Recovery); ok {
+				rc.EndpointToggled(ctx, e) // health afresh; operators hear of it
+			}
 		}
 		done := "disabled"
 		if enable {
