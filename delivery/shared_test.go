@@ -2,62 +2,23 @@ package delivery_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"os"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/delivery"
 	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/postgres"
+	"github.com/hookd/hookd/store/postgres/pgtest"
 )
-
-// freshPostgres creates a database for one test on the local PostgreSQL
-// (or HOOKD_TEST_DATABASE_URL) and drops it afterwards. It skips the test
-// when no PostgreSQL answers.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("HOOKD_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Skipf("no PostgreSQL answers: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "hookd_delivery_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
-}
 
 // Two nodes on one PostgreSQL (a Waker store): nothing is leased at
 // publish, the nodes claim what either published, MaxInFlight holds across
 // both, and every event arrives.
 func TestSharedStoreTwoNodes(t *testing.T) {
-	dsn := freshPostgres(t)
+	dsn := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r := hookdtest.NewReceiver(t)
