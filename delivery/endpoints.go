@@ -96,6 +96,9 @@ type snapshot struct {
 	loaded time.Time // wall clock: the TTL is not a domain time
 	eps    []*epConf
 	byID   map[string]*epConf
+	// needSeq says a filter may read event.seq: Publish then numbers
+	// the events before fan-out (hookd.SeqReserver).
+	needSeq bool
 }
 
 func (e *Engine) tenant(name string) *tenantCache {
@@ -157,6 +160,9 @@ func (e *Engine) load(ctx context.Context, tenant string, tc *tenantCache) (*sna
 		c.lane = e.laneFor(ep.ID, c)
 		s.eps = append(s.eps, c)
 		s.byID[ep.ID] = c
+		// A word test, not a parse: a filter that merely mentions "seq"
+		// costs a reservation it did not need, never a wrong number.
+		s.needSeq = s.needSeq || c.filter != nil && strings.Contains(ep.Filter, "seq")
 		e.noteTimeout(c.timeout)
 	}
 	if old != nil {

@@ -188,8 +188,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 // MaxInFlight across nodes at claim time, so there nothing is leased at
 // insert and the poller claims at once.
 //
-// Disabled endpoints get no deliveries. Filters see the event before the
-// store numbers it: event.seq is 0 in a filter.
+// Disabled endpoints get no deliveries. Filters see the event as it will
+// be stored, event.seq included: when a filter of the tenant reads seq,
+// the events are numbered before fan-out (hookd.SeqReserver: an atomic
+// add on SQLite, one round trip on PostgreSQL), and only then.
 func (e *Engine) Publish(ctx context.Context, tenant string, events []hookd.EventInput) ([]hookd.PublishResult, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
@@ -198,6 +200,12 @@ func (e *Engine) Publish(ctx context.Context, tenant string, events []hookd.Even
 	snap, err := e.endpoints(ctx, tenant)
 	if err != nil {
 		return nil, err
+	}
+	var seqs []int64
+	if r, ok := e.store.(hookd.SeqReserver); ok && snap.needSeq {
+		if seqs, err = r.EventSeqReserve(ctx, len(events)); err != nil {
+			return nil, err
+		}
 	}
 	now := e.now()
 	ins := make([]hookd.EventInsert, len(events))
@@ -210,6 +218,9 @@ func (e *Engine) Publish(ctx context.Context, tenant string, events []hookd.Even
 		}
 		if in.OccurredAt != nil {
 			ev.OccurredAt = in.OccurredAt.UTC()
+		}
+		if seqs != nil {
+			ev.Seq = seqs[i]
 		}
 		var ds []*hookd.Delivery
 		for _, c := range snap.eps {

@@ -14,15 +14,15 @@ import (
 // (so one round trip and one commit): event_ids decides which events are
 // new (ON CONFLICT DO NOTHING), and only those get their event row,
 // deliveries, queue rows and, on first use, their tenant. Sequence numbers
-// are drawn in input order.
+// are drawn in input order, but for those reserved with EventSeqReserve.
 const insertSQL = `
 WITH e AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[])
-		WITH ORDINALITY AS e(tenant, id, type, data, occurred_at, created_at, ord)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[], $22::bigint[])
+		WITH ORDINALITY AS e(tenant, id, type, data, occurred_at, created_at, seq, ord)
 ),
 ids AS (
 	INSERT INTO event_ids (tenant, id, created_at, seq)
-	SELECT tenant, id, created_at, nextval('event_seq') FROM e ORDER BY ord
+	SELECT tenant, id, created_at, coalesce(seq, nextval('event_seq')) FROM e ORDER BY ord
 	ON CONFLICT DO NOTHING
 	RETURNING tenant, id, seq
 ),
@@ -76,6 +76,7 @@ type insertArgs struct {
 	next, lastAt, leaseUntil        []*time.Time
 	did, endpoint, state            []string
 	lastID, lastOutcome, leaseOwner []*string
+	seq                             []*int64 // reserved by EventSeqReserve, or nil
 	days                            []time.Time
 	unleased                        bool // some delivery is pending without a lease: wake the nodes
 }
@@ -87,6 +88,11 @@ func (a *insertArgs) addEvent(ev *hookd.Event) {
 	a.data = append(a.data, ev.Data)
 	a.occurred = append(a.occurred, ev.OccurredAt)
 	a.created = append(a.created, ev.CreatedAt)
+	var seq *int64
+	if ev.Seq > 0 {
+		seq = &ev.Seq
+	}
+	a.seq = append(a.seq, seq)
 	a.addDay(day(ev.CreatedAt))
 }
 
@@ -136,7 +142,7 @@ func (a *insertArgs) values() []any {
 	return []any{a.tenant, a.id, a.typ, a.data, a.occurred, a.created,
 		a.ev, a.part, a.did, a.endpoint, a.state, a.attempts,
 		a.next, a.lastAt, a.lastID, a.lastOutcome, a.lastStatus,
-		a.dCreated, a.dUpdated, a.leaseOwner, a.leaseUntil}
+		a.dCreated, a.dUpdated, a.leaseOwner, a.leaseUntil, a.seq}
 }
 
 type eventKey struct{ tenant, id string }

@@ -84,21 +84,31 @@ func (s *Store) EventInsertMany(ctx context.Context, in []hookd.EventInsert) ([]
 			if err := w.ensureTenant(ev.Tenant, ev.CreatedAt); err != nil {
 				return err
 			}
-			seq := w.seq + 1
-			r, err := w.exec(`INSERT INTO events (seq, tenant, id, type, data, occurred_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING`,
+			// A seq reserved by EventSeqReserve (so that filters could
+			// see it) is kept; a seq drawn here and not used (a
+			// duplicate, a rollback) leaves a gap, which "unique and
+			// rising" allows.
+			seq := ev.Seq
+			if seq <= 0 {
+				seq = w.seq.Add(1)
+			}
+			r, err := w.exec(`INSERT INTO events (seq, tenant, id, type, data, occurred_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 				seq, ev.Tenant, ev.ID, ev.Type, []byte(ev.Data), micro(ev.OccurredAt), micro(ev.CreatedAt))
 			if err != nil {
 				return err
 			}
 			if n, _ := r.RowsAffected(); n == 0 {
 				stored, _, err := scanEvent(rowScanner{w, `SELECT ` + eventCols + ` FROM events WHERE tenant = ? AND id = ?`, []any{ev.Tenant, ev.ID}})
+				if isNoRows(err) {
+					return hookd.Invalid("seq", "event %d: seq %d is another event's", i, seq)
+				}
 				if err != nil {
 					return err
 				}
 				res[i] = hookd.EventInsertResult{Event: stored, Duplicate: true}
 				continue
 			}
-			w.seq, ev.Seq = seq, seq
+			ev.Seq = seq
 			res[i] = hookd.EventInsertResult{Event: ev}
 			for j, d := range in[i].Deliveries {
 				if err := w.insertDelivery(d, seq<<fanoutBits|int64(j)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,7 +54,7 @@ type writer struct {
 	s       *Store
 	conn    *sql.Conn
 	stmts   map[string]*sql.Stmt
-	seq     int64 // the last events.seq handed out
+	seq     atomic.Int64 // the last events.seq handed out, here or by EventSeqReserve
 	eps     map[string]*epState
 	tenants map[string]bool // known to exist
 }
@@ -71,7 +72,7 @@ func (w *writer) start(ctx context.Context) error {
 	if err := w.conn.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), COALESCE((SELECT MAX(seq) FROM events), 0)`).Scan(&seq, &maxSeq); err != nil {
 		return err
 	}
-	w.seq = max(seq, maxSeq)
+	w.seq.Store(max(seq, maxSeq))
 	return w.reload()
 }
 

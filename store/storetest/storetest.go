@@ -115,6 +115,7 @@ func run(t *testing.T, open func(t *testing.T) hookd.Store, parallel bool) {
 	}
 	tests = append(tests, authTests...)
 	tests = append(tests, recoveryTests...)
+	tests = append(tests, seqTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if parallel {
