@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -12,12 +13,12 @@ import (
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/store/postgres"
+	"github.com/hookd/hookd/store/postgres/pgtest"
 	"github.com/hookd/hookd/store/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
-// The tests run against the real PostgreSQL: HOOKD_TEST_DATABASE_URL when
-// set (CI makes a fresh database per run), else the local server. TestMain
+// The tests run against the real PostgreSQL that pgtest finds. TestMain
 // creates a database of its own there and drops it afterwards; each test
 // gets a fresh schema in it, which is much faster than a database per test
 // and isolates tests as well (the store keys its locks and NOTIFY channel
@@ -33,45 +34,23 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	admin := os.Getenv("HOOKD_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		skipMsg = fmt.Sprintf("no PostgreSQL answers at %s: %v", redact(admin), err)
+	db, err := pgtest.Create(context.Background())
+	if errors.Is(err, pgtest.ErrUnavailable) {
+		skipMsg = err.Error()
 		return m.Run()
 	}
-	name := "hookd_test_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		fmt.Fprintf(os.Stderr, "postgres tests: create database: %v\n", err)
-		return 1
-	}
-	u, err := url.Parse(admin)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postgres tests: %v\n", err)
 		return 1
 	}
-	u.Path = "/" + name
-	baseURL = u.String()
+	baseURL = db.URL
 	code := m.Run()
-	dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer dcancel()
-	if _, err := conn.Exec(dctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-		fmt.Fprintf(os.Stderr, "postgres tests: drop database %s: %v\n", name, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := db.Drop(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "postgres tests: %v\n", err)
 	}
-	conn.Close(dctx)
 	return code
-}
-
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(the database url)"
-	}
-	return u.Redacted()
 }
 
 func randomHex(n int) string {
