@@ -216,6 +216,30 @@ func TestOpsEvents(t *testing.T) {
 	if len(page.Data) != 6 {
 		t.Fatalf("%d events in the ops tenant, want 6", len(page.Data))
 	}
+
+	// A replay that fails again is a person's doing: its attempts are
+	// manual, and no delivery.failed goes out for them.
+	var created replayAnswer
+	n.call("POST", "/v1/tenants/acme/endpoints/"+ep.ID+"/replay", nil, http.StatusAccepted, &created)
+	if created.Count != 3 {
+		t.Fatalf("replay of %d failed deliveries, want 3", created.Count)
+	}
+	eventually(t, 30*time.Second, func() bool { return n.replay("acme", created.ID).State == hookd.ReplayCompleted },
+		func() string { return fmt.Sprintf("replay: %+v", n.replay("acme", created.ID)) })
+	if rp := n.replay("acme", created.ID); rp.Failed != 3 {
+		t.Fatalf("replay: %+v, want 3 failed", rp)
+	}
+	var atts struct{ Data []hookd.Attempt }
+	n.call("GET", "/v1/tenants/acme/endpoints/"+ep.ID+"/attempts?limit=3", nil, http.StatusOK, &atts)
+	for _, a := range atts.Data {
+		if !a.Manual || a.Number != 2 {
+			t.Errorf("replayed attempt %s: number %d, manual %v; want the second, manual", a.ID, a.Number, a.Manual)
+		}
+	}
+	n.publish("acme", "order.created", 1) // a sentinel: its failure is reported
+	if ev := ops.events(7)[6]; ev.Type != hookd.EventDeliveryFailed || ev.Data["attempts"] != 1.0 {
+		t.Fatalf("seventh event: %+v, want the sentinel's delivery.failed, none of the replay's", ev)
+	}
 }
 
 // /metrics serves the delivery and backlog series, parsed as Prometheus

@@ -59,6 +59,38 @@ func (r *recovery) start() {
 	if r.e.opts.Registerer != nil {
 		r.e.loops.Go(r.backlogLoop)
 	}
+	if r.e.opts.Retention > 0 {
+		r.e.loops.Go(r.purgeLoop)
+	}
+}
+
+// purgeLoop deletes, with the rest of retention, replays finished longer
+// ago than the retention and the health of deleted endpoints, at start
+// and every RetentionInterval.
+func (r *recovery) purgeLoop() {
+	e := r.e
+	for {
+		before := e.now().Add(-e.opts.Retention)
+		for {
+			n, err := e.store.RecoveryPurge(e.runCtx, before, e.opts.RetentionBatch)
+			if err != nil {
+				if e.runCtx.Err() == nil {
+					e.log.Warn("purging finished replays", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		c, stop := e.opts.NewTimer(e.opts.RetentionInterval)
+		select {
+		case <-e.runCtx.Done():
+			stop()
+			return
+		case <-c:
+		}
+	}
 }
 
 // stop hands this node's replays back, so that another node, or the next
