@@ -56,6 +56,19 @@
 // is failed; a 410 also disables the endpoint. A manual retry (Retry) of
 // an exhausted delivery is one more attempt, not a new schedule.
 //
+// Recovery and lifecycle. Replays are jobs in the store that any node may
+// lease and step: a step feeds the endpoint a window of its past
+// deliveries (four times max_in_flight) and counts those attempted since,
+// so a replay of any size costs a window at a time, goes through the lane
+// as retries (fresh events first, the endpoint's limits hold) and resumes
+// from its stored cursor after a restart (replay.go). The delivery path
+// hands every recorded outcome to a health tracker, which writes an
+// endpoint's health only when its state turns or every HealthRefresh;
+// the store disables an endpoint failing for DisableAfter in the same
+// transaction (health.go). Operational events go to Options.OpsTenant
+// through Publish, so operators subscribe with ordinary endpoints
+// (ops.go).
+//
 // Time. The engine reads the clock and makes its timers through
 // Options.Now and Options.NewTimer (hookdtest.Clock fakes both), so tests
 // of hour-long schedules run in milliseconds.
