@@ -27,9 +27,10 @@ type replayRow struct {
 	cursorID   string
 	walked     bool
 	leaseOwner string
+	leaseUntil time.Time
 }
 
-const replayRowColumns = replayColumns + `, fed, cursor_at, cursor_id, walked, coalesce(lease_owner, '')`
+const replayRowColumns = replayColumns + `, fed, cursor_at, cursor_id, walked, coalesce(lease_owner, ''), lease_until`
 
 func scanReplay(row pgx.Row, extra ...any) (*hookd.Replay, error) {
 	var (
@@ -53,11 +54,12 @@ func scanReplay(row pgx.Row, extra ...any) (*hookd.Replay, error) {
 
 func scanReplayRow(row pgx.Row) (*replayRow, error) {
 	var x replayRow
-	r, err := scanReplay(row, &x.fed, &x.cursorAt, &x.cursorID, &x.walked, &x.leaseOwner)
+	var until *time.Time
+	r, err := scanReplay(row, &x.fed, &x.cursorAt, &x.cursorID, &x.walked, &x.leaseOwner, &until)
 	if err != nil {
 		return nil, err
 	}
-	x.r = r
+	x.r, x.leaseUntil = r, utc(until)
 	return &x, nil
 }
 
@@ -247,6 +249,7 @@ func (s *Store) replayStep(ctx context.Context, tx pgx.Tx, p hookd.ReplayStepPar
 		return nil, err
 	}
 
+	before, counts := *x, [4]int64{x.r.Total, x.r.Done, x.r.Succeeded, x.r.Failed}
 	open, err := s.replaySettle(ctx, tx, x)
 	if err != nil {
 		return nil, err
@@ -261,6 +264,14 @@ func (s *Store) replayStep(ctx context.Context, tx pgx.Tx, p hookd.ReplayStepPar
 	state, finished, leaseOwner, leaseUntil := string(hookd.ReplayRunning), (*time.Time)(nil), &p.Owner, &p.LeaseUntil
 	if x.walked && open == 0 {
 		state, finished, x.r.Total, leaseOwner, leaseUntil = string(hookd.ReplayCompleted), &p.Now, x.fed, nil, nil
+	}
+	if state == string(hookd.ReplayRunning) && counts == [4]int64{x.r.Total, x.r.Done, x.r.Succeeded, x.r.Failed} &&
+		x.fed == before.fed && x.cursorAt.Equal(before.cursorAt) && x.cursorID == before.cursorID && x.walked == before.walked &&
+		2*x.leaseUntil.Sub(p.Now) > p.LeaseUntil.Sub(p.Now) {
+		// Nothing moved and the lease has more than half to run: no
+		// write. Runners step often while they wait for outcomes.
+		res.Replay = x.r
+		return res, nil
 	}
 	res.Replay, err = scanReplay(tx.QueryRow(ctx, `
 		UPDATE replays SET state = $2, total = $3, done = $4, succeeded = $5, failed = $6, fed = $7, cursor_at = $8, cursor_id = $9,
