@@ -32,6 +32,8 @@ const (
 	maxMarks      = 100_000
 )
 
+var _ hookd.Recovery = (*Engine)(nil)
+
 // ReplayStart validates p, counts what it selects and, unless p.DryRun,
 // stores the replay and starts it on this node (or whichever node claims
 // it first). It implements hookd.Recovery.
