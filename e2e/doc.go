@@ -1,7 +1,7 @@
 // Package e2e tests hookd from the outside: TestMain builds the real
-// binary once, each test starts "hookd serve" processes on temporary SQLite
-// files and drives them over HTTP, as an operator and as the receivers of
-// its webhooks would.
+// binary once, each test starts "hookd serve" processes (hookdproc) on
+// temporary SQLite files and drives them over HTTP, as an operator and as
+// the receivers of its webhooks would.
 //
 // Nothing here imports hookd's internals except the domain types (for
 // decoding) and hookdtest's receivers: signatures are checked with the

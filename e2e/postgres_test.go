@@ -1,75 +1,26 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/e2e/hookdproc"
 	"github.com/hookd/hookd/hookdtest"
+	"github.com/hookd/hookd/store/postgres/pgtest"
 )
-
-// postgresDatabase creates a database for the test on the server named by
-// HOOKD_TEST_DATABASE_URL (else the local one), drops it when the test
-// ends, and returns its URL. It skips the test when no server answers.
-func postgresDatabase(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("HOOKD_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Skipf("no PostgreSQL answers: %v", err)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "hookd_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // TestPostgresTwoNodes runs two hookd nodes on one PostgreSQL database,
 // migrated beforehand with "hookd migrate": events published to either
 // node are delivered, each seen by both nodes' APIs, and both stop cleanly.
 func TestPostgresTwoNodes(t *testing.T) {
 	t.Parallel()
-	dbURL := postgresDatabase(t)
-	out, err := exec.Command(binary, "migrate", "--database-url", dbURL).CombinedOutput()
+	dbURL := pgtest.NewDatabase(t)
+	out, err := hookdproc.Command("migrate", "--database-url", dbURL).CombinedOutput()
 	if strings.Contains(string(out), "not built yet") {
 		t.Skipf("this hookd has no PostgreSQL store: %s", out)
 	}

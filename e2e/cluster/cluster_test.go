@@ -14,13 +14,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/e2e/hookdproc"
+	"github.com/hookd/hookd/store/postgres/pgtest"
 )
 
 // cluster is three nodes on one fresh database, an endpoint of tenant
 // "acme" pointing at a receiver that counts arrivals, and a publisher
 // spreading events over the nodes.
 type cluster struct {
-	nodes []*node
+	nodes []*hookdproc.Process
 	arr   *arrivals
 	pub   *publisher
 	cut   atomic.Int64 // requests whose sender went away mid-request
@@ -31,8 +34,8 @@ type cluster struct {
 }
 
 func startCluster(t *testing.T) *cluster {
-	db := freshDatabase(t)
-	key := newAdminKey()
+	db := pgtest.NewDatabase(t)
+	key := hookdproc.NewAdminKey()
 	c := &cluster{arr: newArrivals(), busy: make(chan struct{})}
 	for i := range 3 {
 		c.nodes = append(c.nodes, startNode(t, fmt.Sprintf("node%d", i), db, key))
@@ -60,14 +63,14 @@ func startCluster(t *testing.T) *cluster {
 		c.arr.add(id)
 	}))
 	t.Cleanup(recv.Close)
-	status, body, err := c.nodes[0].call(key, "POST", "/v1/tenants/acme/endpoints", map[string]any{
+	status, body, err := c.nodes[0].Do(key, "POST", "/v1/tenants/acme/endpoints", map[string]any{
 		"url": recv.URL, "timeout": "2s", "max_in_flight": 32,
 		"retry": map[string]any{"schedule": []string{"1s", "1s", "1s", "2s", "5s", "10s"}},
 	})
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("create endpoint: %d %s %v", status, body, err)
 	}
-	c.pub = &publisher{key: key, tenant: "acme", nodes: append([]*node(nil), c.nodes...)}
+	c.pub = &publisher{key: key, tenant: "acme", nodes: append([]*hookdproc.Process(nil), c.nodes...)}
 	return c
 }
 
@@ -150,7 +153,7 @@ func TestNodeKilled(t *testing.T) {
 		case <-c.busy:
 		case <-time.After(10 * time.Second):
 		}
-		victim.kill()
+		victim.Kill()
 		c.pub.drop(victim)
 	})
 	c.check(t, accepted, "node killed with SIGKILL")
@@ -193,13 +196,13 @@ func TestPostgresRestarted(t *testing.T) {
 	c.check(t, accepted, "PostgreSQL restarted")
 	// The nodes serve again: a read through each answers.
 	for _, n := range c.nodes {
-		status, body, err := n.call(c.pub.key, "GET", "/v1/tenants/acme/events?limit=1", nil)
+		status, body, err := n.Do(c.pub.key, "GET", "/v1/tenants/acme/events?limit=1", nil)
 		if err != nil || status != http.StatusOK {
-			t.Errorf("%s after the restart: %d %s %v", n.name, status, body, err)
+			t.Errorf("%s after the restart: %d %s %v", n.Name, status, body, err)
 		}
 		var page struct{ Data []json.RawMessage }
 		if err := json.Unmarshal(body, &page); err != nil || len(page.Data) != 1 {
-			t.Errorf("%s after the restart lists %s", n.name, body)
+			t.Errorf("%s after the restart lists %s", n.Name, body)
 		}
 	}
 }

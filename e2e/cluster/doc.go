@@ -5,9 +5,11 @@
 // (202) must still be delivered at least once; duplicates are allowed (the
 // receiver dedupes on webhook-id) and their number is printed.
 //
-// The tests need PostgreSQL: HOOKD_TEST_DATABASE_URL, else the local
-// server; each test creates a database of its own and drops it after.
-// Without a server they skip. The restart test also needs
-// HOOKD_TEST_PG_RESTART=1 and pg_ctlcluster, since it disturbs every other
-// user of the server.
+// The tests need PostgreSQL: each creates a database of its own with
+// pgtest, which says which server and when they skip. The processes are
+// started and ended by hookdproc, shared with package e2e; what is
+// particular to a cluster (publishers that fail over between nodes, a
+// receiver that counts only answered requests) stays here. The restart
+// test also needs HOOKD_TEST_PG_RESTART=1 and pg_ctlcluster, since it
+// disturbs every other user of the server.
 package cluster

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/e2e/hookdproc"
+	"github.com/hookd/hookd/store/postgres/pgtest"
 )
 
 // TestThroughput measures deliveries per second end to end with one, two
@@ -36,8 +39,8 @@ func TestThroughput(t *testing.T) {
 	var results []result
 	run := func(name string, dbs []string) {
 		t.Run(name, func(t *testing.T) {
-			key := newAdminKey()
-			var nodes []*node
+			key := hookdproc.NewAdminKey()
+			var nodes []*hookdproc.Process
 			for i, db := range dbs {
 				nodes = append(nodes, startNode(t, fmt.Sprintf("node%d", i), db, key))
 			}
@@ -50,7 +53,7 @@ func TestThroughput(t *testing.T) {
 				}
 			}))
 			t.Cleanup(recv.Close)
-			status, body, err := nodes[0].call(key, "POST", "/v1/tenants/acme/endpoints", map[string]any{
+			status, body, err := nodes[0].Do(key, "POST", "/v1/tenants/acme/endpoints", map[string]any{
 				"url": recv.URL, "max_in_flight": 256,
 			})
 			if err != nil || status != http.StatusCreated {
@@ -68,7 +71,7 @@ func TestThroughput(t *testing.T) {
 						for i := range evs {
 							evs[i] = map[string]any{"type": "order.created", "data": map[string]any{"n": b*batch + i, "pad": "0123456789012345678901234567890123456789"}}
 						}
-						status, body, err := n.call(key, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": evs})
+						status, body, err := n.Do(key, "POST", "/v1/tenants/acme/events/batch", map[string]any{"events": evs})
 						if err != nil || status != http.StatusAccepted {
 							t.Errorf("publish: %d %s %v", status, body, err)
 							return
@@ -96,7 +99,7 @@ func TestThroughput(t *testing.T) {
 	}
 	run("sqlite, 1 node", []string{"sqlite:" + filepath.Join(t.TempDir(), "hookd.db")})
 	for n := 1; n <= 3; n++ {
-		db := freshDatabase(t)
+		db := pgtest.NewDatabase(t)
 		dbs := make([]string, n)
 		for i := range dbs {
 			dbs[i] = db
