@@ -204,6 +204,21 @@ func (e *Engine) noteTimeout(d time.Duration) {
 	}
 }
 
+// claimTimeout is the request timeout a claim's leases allow for (a claim
+// leases before the endpoint of each delivery is known): the longest
+// timeout of the endpoints this node has loaded, or the default before it
+// has loaded any. So the leases follow the endpoints' actual timeouts,
+// and a dead node's deliveries wait no longer than those timeouts plus the
+// lease margin. A delivery of an endpoint first loaded by the claim, with
+// a longer timeout, is handed back unsent (see attempt) and claimed again
+// with a lease that fits: loading its endpoint noted the timeout.
+func (e *Engine) claimTimeout() time.Duration {
+	if d := time.Duration(e.maxTimeout.Load()); d > 0 {
+		return d
+	}
+	return hookd.DefaultTimeout
+}
+
 // EndpointChanged invalidates tenant's cached endpoints and reloads them in
 // the background, so lanes pick up new limits and secrets and a re-enabled
 // endpoint's waiting deliveries are claimed at once.

@@ -25,7 +25,9 @@ type Engine struct {
 	m      *metrics
 	rec    *recovery // replays, endpoint health, operational events
 
-	tenants    sync.Map // tenant → *tenantCache
+	tenants sync.Map // tenant → *tenantCache
+	// maxTimeout is the longest endpoint timeout loaded, 0 before any
+	// (see claimTimeout).
 	maxTimeout atomic.Int64
 
 	lanesMu  sync.Mutex
@@ -82,7 +84,6 @@ func New(store hookd.Store, opts Options) *Engine {
 	}
 	e.waker, _ = store.(hookd.Waker)
 	e.client = newClient(newTransport(&e.opts))
-	e.maxTimeout.Store(int64(hookd.DefaultTimeout))
 	e.m = newMetrics(e, opts.Registerer)
 	e.rec = newRecovery(e)
 	return e

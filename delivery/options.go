@@ -26,8 +26,14 @@ type Options struct {
 	AllowNetworks []netip.Prefix
 
 	// LeaseMargin is how much longer than the endpoint's timeout a lease
-	// lasts (default 30s). A delivery waits in its lane at most about half
-	// of it; one that waited longer is handed back instead of sent late.
+	// lasts (default 10s). Lanes hold no more than they can send within
+	// half of it; the other half absorbs a misjudged pace and clock skew
+	// between nodes, and a delivery that waited until its lease no longer
+	// covers the timeout (plus a second to write the outcome) is handed
+	// back instead of sent late. It is also how long, beyond the timeout,
+	// the deliveries of a node that died wait before another node sends
+	// them. A smaller margin shortens that wait but also the lanes of slow
+	// and rate-limited endpoints, which then claim more often.
 	LeaseMargin time.Duration
 	// PollInterval is the period of the sweep that claims whatever no
 	// timer or wake-up announced: leases of dead nodes, restarts (default
@@ -136,7 +142,7 @@ func (o *Options) setDefaults() {
 		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), id[len(id)-6:])
 	}
 	if o.LeaseMargin <= 0 {
-		o.LeaseMargin = 30 * time.Second
+		o.LeaseMargin = 10 * time.Second
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second

@@ -160,7 +160,7 @@ func (e *Engine) claimAt(at time.Time) {
 		if at.After(now) {
 			now = at
 		}
-		until := now.Add(time.Duration(e.maxTimeout.Load()) + e.opts.LeaseMargin)
+		until := now.Add(e.claimTimeout() + e.opts.LeaseMargin)
 		skip, backlogged := e.fullLanes()
 		claims, err := e.store.DeliveryClaimMany(e.runCtx, hookd.DeliveryClaimParams{
 			Owner:         e.opts.Owner,
