@@ -123,8 +123,9 @@ func (c *cluster) run(t *testing.T, n int, midway func()) []string {
 func (c *cluster) check(t *testing.T, accepted []string, what string) {
 	t.Helper()
 	start := time.Now()
-	// A killed node's leases run out after the endpoint's timeout plus
-	// the engine's lease margin (30s); then another node sends them.
+	// A killed node's leases run out after the endpoint's timeout (2s,
+	// short on purpose) plus the engine's lease margin (10s); then
+	// another node sends them.
 	if missing := c.arr.waitFor(accepted, 2*time.Minute); len(missing) > 0 {
 		t.Fatalf("%s: %d of %d accepted events never arrived, e.g. %v", what, len(missing), len(accepted), missing[:min(5, len(missing))])
 	}
