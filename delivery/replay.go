@@ -21,7 +21,9 @@ import (
 // after first attempts (every fourth pick excepted) and within the
 // endpoint's rate_limit and max_in_flight. Fresh events therefore go
 // first, and a replay of a million deliveries costs the store a window at
-// a time. A runner steps again as soon as outcomes are recorded (at most
+// a time. (With a shared store, where fresh deliveries too are claimed
+// rather than dispatched at publish, claims take the oldest due first: a
+// fresh event then waits at most behind the window fed before it.) A runner steps again as soon as outcomes are recorded (at most
 // every replayMinStep), and at least every replayMaxStep, which renews
 // its lease; a node that dies loses nothing but the lease's time, after
 // which another node resumes the replay from its stored cursor.
