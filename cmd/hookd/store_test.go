@@ -32,22 +32,29 @@ func TestParseDatabaseURL(t *testing.T) {
 }
 
 func TestOpenStoreSQLite(t *testing.T) {
-	ctx := context.Background()
 	path := t.TempDir() + "/hookd.db"
 	for _, url := range []string{"sqlite:" + path, path} {
-		st, err := openStore(ctx, url)
-		if err != nil {
-			t.Fatalf("openStore(%q): %v", url, err)
-		}
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatalf("migrate: %v", err)
-		}
-		if err := st.Ping(ctx); err != nil {
-			t.Errorf("ping: %v", err)
-		}
-		if err := st.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
+		openMigratePing(t, url)
+	}
+}
+
+// openMigratePing opens the store url names, migrates and pings it, and
+// closes it.
+func openMigratePing(t *testing.T, url string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := openStore(ctx, url)
+	if err != nil {
+		t.Fatalf("openStore(%q): %v", url, err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Errorf("close: %v", err)
 	}
 }
 
