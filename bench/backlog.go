@@ -83,11 +83,12 @@ func (b *bench) backlog(ctx context.Context) *result {
 	r.RSSAnonMiB, r.RSSFileMiB = mib(mem.Anon), mib(mem.File)
 	r.HeapMiB = mib(int64(mst.HeapInuse))
 
-	raw, err := b.rawNow()
+	rawf, err := b.rawNow()
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
+	raw := rawf.RPS
 	r.RawRPS = raw
 	rcv, err := listenAgain(addr, total)
 	if err != nil {
@@ -110,7 +111,8 @@ func (b *bench) backlog(ctx context.Context) *result {
 		return r
 	}
 	r.CPUMSPerDelivery = round(ms(cpuTime()-cpu0)/float64(total), 4)
-	r.RawCPUMSPerReq = b.raw.CPUMSPerReq
+	r.RawCPUMSPerReq = rawf.CPUMSPerReq
+	r.CPUPctOfRaw = round(100*r.RawCPUMSPerReq/r.CPUMSPerDelivery, 1)
 	r.DrainPerS = round(float64(total)/last.Sub(back).Seconds(), 0)
 	r.DrainPctOfRaw = round(100*r.DrainPerS/raw, 1)
 	r.DrainPeakMiB = mib(readMemory().HWM)

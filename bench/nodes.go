@@ -44,7 +44,7 @@ func (b *bench) nodes(ctx context.Context) *result {
 		if i > 0 {
 			r.headline += "; "
 		}
-		r.headline += fmt.Sprintf("%d: %.0f/s = %.1f%% of raw (CPU: process %.2f, postgres %.2f cores)", f.Nodes, f.DeliveriesPerS, f.PctOfRaw, f.HookdCores, f.PostgresCores)
+		r.headline += fmt.Sprintf("%d: %.0f/s = %.1f%% of raw, %.3f ms CPU/delivery with PostgreSQL's (cores: process %.2f, postgres %.2f)", f.Nodes, f.DeliveriesPerS, f.PctOfRaw, f.CPUMSPerDelivery, f.HookdCores, f.PostgresCores)
 	}
 	if r.SQLitePerS > 0 {
 		r.headline += fmt.Sprintf("; SQLite single node %.0f/s", r.SQLitePerS)
@@ -109,11 +109,12 @@ func (b *bench) nodesRun(ctx context.Context, k int) nodeFigure {
 		return f
 	}
 
-	raw, err := b.rawNow()
+	rawf, err := b.rawNow()
 	if err != nil {
 		f.Error = err.Error()
 		return f
 	}
+	raw := rawf.RPS
 	f.RawRPS = raw
 	stop := make(chan struct{})
 	var activity map[string]int
@@ -145,6 +146,8 @@ func (b *bench) nodesRun(ctx context.Context, k int) nodeFigure {
 	}
 	f.DeliveriesPerS = round(float64(events)/last.Sub(start).Seconds(), 0)
 	f.PctOfRaw = round(100*f.DeliveriesPerS/raw, 1)
+	f.CPUMSPerDelivery = round(ms(cpu+pg)/float64(events), 4)
+	f.CPUPctOfRaw = round(100*rawf.CPUMSPerReq/f.CPUMSPerDelivery, 1)
 	f.HookdCores = round(cpu.Seconds()/el.Seconds(), 2)
 	f.PostgresCores = round(pg.Seconds()/el.Seconds(), 2)
 	f.Activity = activity

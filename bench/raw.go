@@ -152,14 +152,14 @@ func runFor(ctx context.Context, conc int, f func(context.Context) error) (int64
 // rawNow measures the raw rate again, briefly, for a scenario that reports
 // a percentage of it: on a machine shared with other work, a reference
 // taken minutes earlier can be off by a factor of two.
-func (b *bench) rawNow() (float64, error) {
+func (b *bench) rawNow() (rawFigures, error) {
 	d := 2 * time.Second
 	if b.cfg.quick {
 		d = 500 * time.Millisecond
 	}
 	f, err := measureRaw(d)
 	if err != nil {
-		return 0, fmt.Errorf("raw reference: %w", err)
+		return f, fmt.Errorf("raw reference: %w", err)
 	}
-	return f.RPS, nil
+	return f, nil
 }

@@ -37,6 +37,11 @@ type result struct {
 
 	CPUMSPerDelivery float64 `json:"cpu_ms_per_delivery,omitempty"`
 	RawCPUMSPerReq   float64 `json:"raw_cpu_ms_per_req,omitempty"`
+	// CPUPctOfRaw is the raw reference's CPU per request over the CPU per
+	// delivery: the share of the raw rate hookd would reach if both ran
+	// CPU-bound on the same cores. Unlike PctOfRaw it hardly moves with
+	// other load on a shared machine.
+	CPUPctOfRaw float64 `json:"cpu_pct_of_raw,omitempty"`
 	// GroupCommit is the SQLite writer's mean requests per transaction.
 	GroupCommit float64 `json:"group_commit,omitempty"`
 
@@ -79,6 +84,9 @@ type nodeFigure struct {
 	RawRPS         float64 `json:"raw_rps"`
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 	PctOfRaw       float64 `json:"pct_of_raw"`
+	// CPUMSPerDelivery counts this process and PostgreSQL together.
+	CPUMSPerDelivery float64 `json:"cpu_ms_per_delivery"`
+	CPUPctOfRaw      float64 `json:"cpu_pct_of_raw"`
 	// CPU used during the run, in cores: this process (the nodes, the
 	// publishers and the receiver) and the PostgreSQL server processes.
 	HookdCores    float64        `json:"process_cores"`
