@@ -56,6 +56,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 
 	runtime.GC()
 	resetPeakRSS()
+	stopPeaks := memPeaks()
 	start := time.Now()
 	if _, err := publishAll(ctx, []*apiClient{a}, tenant, "backlog.event", 0, total, b.cfg.batchSize, b.cfg.batchPublishers, dataSize); err != nil {
 		r.Error = err.Error()
@@ -73,7 +74,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 		return r
 	}
 	fmt.Fprintf(os.Stderr, "bench: backlog: %d pending after %.1fs; endpoint back, clock +1h\n", total, time.Since(start).Seconds())
-	mem := readMemory()
+	mem, peaks := readMemory(), stopPeaks()
 	var mst runtime.MemStats
 	runtime.ReadMemStats(&mst)
 	r.Events, r.Deliveries = total, total
@@ -81,6 +82,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 	r.FailPerS = round(float64(total)/failedAt.Sub(start).Seconds(), 0)
 	r.RSSMiB, r.PeakRSSMiB = mib(mem.RSS), mib(mem.HWM)
 	r.RSSAnonMiB, r.RSSFileMiB = mib(mem.Anon), mib(mem.File)
+	r.PeakAnonMiB, r.PeakFileMiB = mib(peaks.Anon), mib(peaks.File)
 	r.HeapMiB = mib(int64(mst.HeapInuse))
 
 	rawf, err := b.rawNow()
@@ -120,8 +122,8 @@ func (b *bench) backlog(ctx context.Context) *result {
 	// "The full rate" is the e2e target's: 40% of raw, though a drain
 	// has no publish exchange to share the machine with.
 	r.met(r.PeakRSSMiB < 300 && r.DrainPctOfRaw >= 40, "< 300 MiB; drain ≥ 40% of raw")
-	r.headline = fmt.Sprintf("%d pending: RSS %.0f MiB (anon %.0f, file %.0f; peak %.0f; Go heap %.0f); drain %.0f/s = %.1f%% of raw %.0f/s, %.3f ms CPU/delivery (peak RSS %.0f MiB)",
-		total, r.RSSMiB, r.RSSAnonMiB, r.RSSFileMiB, r.PeakRSSMiB, r.HeapMiB, r.DrainPerS, r.DrainPctOfRaw, raw, r.CPUMSPerDelivery, r.DrainPeakMiB)
+	r.headline = fmt.Sprintf("%d pending: RSS %.0f MiB (anon %.0f, file %.0f; peak %.0f, anon %.0f, file %.0f; Go heap %.0f); drain %.0f/s = %.1f%% of raw %.0f/s, %.3f ms CPU/delivery (peak RSS %.0f MiB)",
+		total, r.RSSMiB, r.RSSAnonMiB, r.RSSFileMiB, r.PeakRSSMiB, r.PeakAnonMiB, r.PeakFileMiB, r.HeapMiB, r.DrainPerS, r.DrainPctOfRaw, raw, r.CPUMSPerDelivery, r.DrainPeakMiB)
 	return r
 }
 

@@ -147,3 +147,32 @@ func machine() (cpus int, model string, memTotal int64) {
 	}
 	return cpus, model, memTotal
 }
+
+// memPeaks samples this process's memory every 50ms until stop is
+// called, and returns the largest RSS and its anonymous and file-backed
+// parts seen (each its own maximum). VmHWM gives the peak RSS alone, and a
+// peak of file pages (the mapped database, which the kernel may drop) is
+// not a peak of memory hookd holds.
+func memPeaks() (stop func() memory) {
+	done := make(chan struct{})
+	out := make(chan memory)
+	go func() {
+		var peak memory
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			m := readMemory()
+			peak.RSS, peak.Anon, peak.File = max(peak.RSS, m.RSS), max(peak.Anon, m.Anon), max(peak.File, m.File)
+			select {
+			case <-done:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() memory {
+		close(done)
+		return <-out
+	}
+}

@@ -59,6 +59,8 @@ type result struct {
 	RSSAnonMiB     float64 `json:"rss_anon_mib,omitempty"`
 	RSSFileMiB     float64 `json:"rss_file_mib,omitempty"`
 	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
+	PeakAnonMiB    float64 `json:"peak_anon_mib,omitempty"`
+	PeakFileMiB    float64 `json:"peak_file_mib,omitempty"`
 	HeapMiB        float64 `json:"heap_mib,omitempty"`
 	DrainPerS      float64 `json:"drain_per_s,omitempty"`
 	DrainPctOfRaw  float64 `json:"drain_pct_of_raw,omitempty"`
