@@ -73,13 +73,12 @@ func (n *node) start() {
 	log := slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	n.reg = prometheus.NewRegistry()
 	opts := delivery.Options{
-		Owner:           "node-" + string(rune('a'+n.starts)),
-		AllowNetworks:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Logger:          log,
-		Registerer:      n.reg,
-		HealthInterval:  20 * time.Millisecond,
-		BacklogInterval: 20 * time.Millisecond,
-		ReplayPoll:      50 * time.Millisecond,
+		Owner:          "node-" + string(rune('a'+n.starts)),
+		AllowNetworks:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Logger:         log,
+		Registerer:     n.reg,
+		HealthInterval: 20 * time.Millisecond,
+		ReplayPoll:     50 * time.Millisecond,
 	}
 	if n.clock != nil {
 		opts.Now, opts.NewTimer = n.clock.Now, n.clock.NewTimer
@@ -217,7 +216,12 @@ func (n *node) stats(tenant, id string) *hookd.EndpointStats {
 // waitSettled waits until the endpoint has no pending delivery.
 func (n *node) waitSettled(ep *hookd.Endpoint) {
 	n.t.Helper()
-	eventually(n.t, 30*time.Second, func() bool { return n.stats(ep.Tenant, ep.ID).Pending == 0 },
+	pending := func() bool {
+		var page struct{ Data []json.RawMessage }
+		n.call("GET", "/v1/tenants/"+ep.Tenant+"/deliveries?limit=1&status=pending&endpoint_id="+ep.ID, nil, http.StatusOK, &page)
+		return len(page.Data) > 0
+	}
+	eventually(n.t, 30*time.Second, func() bool { return !pending() },
 		func() string { return fmt.Sprintf("%d deliveries still pending", n.stats(ep.Tenant, ep.ID).Pending) })
 }
 

@@ -22,11 +22,11 @@ type replayAnswer struct {
 
 // failAll publishes n events to a new endpoint of acme whose receiver
 // answers 500 to them, once each, and waits until all n deliveries failed.
-func failAll(t *testing.T, n *node, count int) (*hookd.Endpoint, *hookdtest.Receiver) {
+func failAll(t *testing.T, n *node, count int, extra ...string) (*hookd.Endpoint, *hookdtest.Receiver) {
 	t.Helper()
 	r := hookdtest.NewReceiver(t)
 	r.SetDefault(hookdtest.Response{Status: http.StatusInternalServerError})
-	ep := n.endpoint("acme", endpointBody(r.URL))
+	ep := n.endpoint("acme", endpointBody(r.URL, extra...))
 	n.publish("acme", "order.created", count)
 	r.Wait(count)
 	n.waitSettled(ep)
@@ -41,7 +41,7 @@ func failAll(t *testing.T, n *node, count int) (*hookd.Endpoint, *hookdtest.Rece
 // rest.
 func TestReplayProgressAndCancel(t *testing.T) {
 	n := newNode(t, nil, nil)
-	ep, r := failAll(t, n, 1000)
+	ep, r := failAll(t, n, 1000, `, "max_in_flight": 64`)
 	if got := r.Count(); got != 1000 {
 		t.Fatalf("%d requests, want 1000", got)
 	}
@@ -77,8 +77,8 @@ func TestReplayProgressAndCancel(t *testing.T) {
 		}
 	}
 	// The lane never held more than the endpoint's max_in_flight.
-	if _, peak := r.Concurrency(); peak > 16 {
-		t.Errorf("%d requests at once, max_in_flight is 16", peak)
+	if _, peak := r.Concurrency(); peak > 64 {
+		t.Errorf("%d requests at once, max_in_flight is 64", peak)
 	}
 
 	var cancelled hookd.Replay
@@ -90,8 +90,8 @@ func TestReplayProgressAndCancel(t *testing.T) {
 	g.release()
 	n.waitSettled(ep)
 	replayed := r.Count() - 1000
-	if replayed < 500 || replayed > 500+64 {
-		t.Fatalf("%d requests of the cancelled replay, want 500 plus at most one window (64)", replayed)
+	if replayed < 500 || replayed > 500+256 {
+		t.Fatalf("%d requests of the cancelled replay, want 500 plus at most one window (256)", replayed)
 	}
 	if rp := n.replay("acme", created.ID); rp.Done != 500 || rp.State != hookd.ReplayCancelled {
 		t.Fatalf("after the cancel: %+v", rp)
@@ -207,8 +207,9 @@ func TestReplayLeavesFreshEventsFirst(t *testing.T) {
 	r := hookdtest.NewReceiver(t)
 	r.SetDefault(hookdtest.Response{Status: http.StatusInternalServerError})
 	ep := n.endpoint("acme", endpointBody(r.URL, `, "max_in_flight": 1`))
-	n.publish("acme", "order.created", 100)
-	r.Wait(100)
+	const failed = 20
+	n.publish("acme", "order.created", failed)
+	r.Wait(failed)
 	n.waitSettled(ep)
 	g := newGate(t, r)
 
@@ -220,15 +221,15 @@ func TestReplayLeavesFreshEventsFirst(t *testing.T) {
 		eventually(t, 30*time.Second, func() bool { return r.Count() >= k },
 			func() string { return fmt.Sprintf("%d of %d requests", r.Count(), k) })
 	}
-	arrived(101)
+	arrived(failed + 1)
 	n.call("POST", "/v1/tenants/acme/events", map[string]any{"type": "fresh.event", "data": 1}, http.StatusAccepted, nil)
 	// The lane picks a retry every fourth pick at most: the fresh event
 	// is among the next two requests.
 	g.let(3)
-	arrived(103)
-	reqs := r.Requests()[:103]
+	arrived(failed + 3)
+	reqs := r.Requests()[:failed+3]
 	fresh := -1
-	for i, q := range reqs[100:] {
+	for i, q := range reqs[failed:] {
 		if strings.Contains(string(q.Body), `"fresh.event"`) {
 			fresh = i
 		}

@@ -29,7 +29,10 @@ type observed struct {
 
 type knownHealth struct {
 	failing bool
-	written time.Time // engine clock
+	// latest is the start of the latest attempt the last write covered.
+	// Refreshes are timed by attempts, not by the clock of the writes: a
+	// write that happens late then delays no later one.
+	latest time.Time
 }
 
 // maxKnown bounds the endpoints whose health this node remembers; beyond
@@ -69,18 +72,23 @@ func (h *healthTracker) poke() {
 	}
 }
 
-// take removes the observations due for a write at now: those of
-// endpoints whose state seems to turn, seen for the first time, or last
-// written HealthRefresh ago; all of them when force is set.
-func (h *healthTracker) take(now time.Time, refresh time.Duration, force bool) []*observed {
+// take removes the observations due for a write: those of endpoints
+// whose state seems to turn, seen for the first time, or with attempts
+// HealthRefresh later than the last write covered; all of them when force
+// is set.
+func (h *healthTracker) take(refresh time.Duration, force bool) []*observed {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []*observed
 	for id, p := range h.pending {
 		k, seen := h.known[id]
 		failing := p.o.LastFailure.After(p.o.LastSuccess)
+		latest := p.o.LastFailure
+		if !failing {
+			latest = p.o.LastSuccess
+		}
 		if force || !seen || p.o.Gone || k.failing != failing || (k.failing && !p.o.LastSuccess.IsZero()) ||
-			now.Sub(k.written) >= refresh {
+			latest.Sub(k.latest) >= refresh {
 			out = append(out, p)
 			delete(h.pending, id)
 		}
@@ -115,13 +123,17 @@ func (h *healthTracker) putBack(ps []*observed) {
 	}
 }
 
-func (h *healthTracker) learned(u *hookd.HealthUpdate, now time.Time) {
+func (h *healthTracker) learned(u *hookd.HealthUpdate) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.known) >= maxKnown {
 		clear(h.known)
 	}
-	h.known[u.Health.EndpointID] = knownHealth{failing: !u.Health.FailingSince.IsZero(), written: now}
+	latest := u.Health.LastFailure
+	if u.Health.LastSuccess.After(latest) {
+		latest = u.Health.LastSuccess
+	}
+	h.known[u.Health.EndpointID] = knownHealth{failing: !u.Health.FailingSince.IsZero(), latest: latest}
 }
 
 // forget drops what this node knows of an endpoint's health, after a
@@ -165,7 +177,7 @@ func (r *recovery) healthLoop() {
 func (r *recovery) writeHealth(force bool) {
 	e := r.e
 	now := e.now()
-	ps := r.health.take(now, e.opts.HealthRefresh, force)
+	ps := r.health.take(e.opts.HealthRefresh, force)
 	if len(ps) == 0 {
 		return
 	}
@@ -186,7 +198,7 @@ func (r *recovery) writeHealth(force bool) {
 	changed := map[string]bool{}
 	for i := range us {
 		u := &us[i]
-		r.health.learned(u, now)
+		r.health.learned(u)
 		id, tenant := u.Health.EndpointID, u.Health.Tenant
 		if u.Disabled {
 			reason := "gone"

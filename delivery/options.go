@@ -101,8 +101,9 @@ type Options struct {
 	DisableAfter time.Duration
 	// HealthInterval is how often observed outcomes are written to the
 	// endpoints' health (default 1s; a turn of state is written at once),
-	// and HealthRefresh how often at most an endpoint whose state did not
-	// turn is written (default 10s).
+	// and HealthRefresh how much newer than the last written its attempts
+	// must be for an endpoint whose state did not turn to be written
+	// again (default 10s).
 	HealthInterval time.Duration
 	HealthRefresh  time.Duration
 	// ReplayWorkers bounds the replays this node runs at once (default
