@@ -315,7 +315,9 @@ func testReplayStepScan(t *testing.T, f *fixture) {
 	ep := f.endpoint("acme", at(0))
 	for i := range 10 {
 		st := hookd.StateSucceeded
-		if i == 8 {
+		// The failed one is in the fourth pair, which the third page
+		// holds whole: within a pair the order of ids is not defined.
+		if i == 7 {
 			st = hookd.StateFailed
 		}
 		// Pairs created at the same time: the walk's pages split them.
