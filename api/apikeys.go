@@ -34,6 +34,26 @@ const maxKeyName = 200
 // "hk_" and 8 characters, 48 of its 256 random bits.
 const keyPrefixLen = len(hookd.KeyPrefix) + 8
 
+// validateGrant checks what an API key and an OAuth client both carry: a
+// name, the scopes they grant, and the tenant they may be bound to.
+func validateGrant(v *hookd.Validation, name string, scopes []string, tenant string) {
+	if name == "" || len(name) > maxKeyName || !utf8.ValidString(name) {
+		v.Add("name", "is required, at most %d bytes", maxKeyName)
+	}
+	if len(scopes) == 0 {
+		v.Add("scopes", "must name at least one scope")
+	}
+	for _, s := range scopes {
+		if !hookd.ValidScope(s) {
+			v.Add("scopes", "%q is not a scope; scopes are %v", truncate(s, 64), hookd.AllScopes)
+			break
+		}
+	}
+	if tenant != "" && !hookd.ValidTenantID(tenant) {
+		v.Add("tenant", "must match [A-Za-z0-9_.-]{1,64}")
+	}
+}
+
 func createAPIKey(c *call) error {
 	var b apiKeyBody
 	if err := c.decode(&b, c.s.maxBody); err != nil {
@@ -41,21 +61,7 @@ func createAPIKey(c *call) error {
 	}
 	now := c.s.now().UTC()
 	var v hookd.Validation
-	if b.Name == "" || len(b.Name) > maxKeyName || !utf8.ValidString(b.Name) {
-		v.Add("name", "is required, at most %d bytes", maxKeyName)
-	}
-	if len(b.Scopes) == 0 {
-		v.Add("scopes", "must name at least one scope")
-	}
-	for _, s := range b.Scopes {
-		if !hookd.ValidScope(s) {
-			v.Add("scopes", "%q is not a scope; scopes are %v", truncate(s, 64), hookd.AllScopes)
-			break
-		}
-	}
-	if b.Tenant != "" && !hookd.ValidTenantID(b.Tenant) {
-		v.Add("tenant", "must match [A-Za-z0-9_.-]{1,64}")
-	}
+	validateGrant(&v, b.Name, b.Scopes, b.Tenant)
 	if b.ExpiresAt != nil && !b.ExpiresAt.After(now) {
 		v.Add("expires_at", "must be in the future")
 	}

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hookd/hookd"
 )
@@ -92,21 +91,7 @@ func createOAuthClient(c *call) error {
 		return err
 	}
 	var v hookd.Validation
-	if b.Name == "" || len(b.Name) > maxKeyName || !utf8.ValidString(b.Name) {
-		v.Add("name", "is required, at most %d bytes", maxKeyName)
-	}
-	if len(b.Scopes) == 0 {
-		v.Add("scopes", "must name at least one scope")
-	}
-	for _, s := range b.Scopes {
-		if !hookd.ValidScope(s) {
-			v.Add("scopes", "%q is not a scope; scopes are %v", truncate(s, 64), hookd.AllScopes)
-			break
-		}
-	}
-	if b.Tenant != "" && !hookd.ValidTenantID(b.Tenant) {
-		v.Add("tenant", "must match [A-Za-z0-9_.-]{1,64}")
-	}
+	validateGrant(&v, b.Name, b.Scopes, b.Tenant)
 	if len(b.RedirectURIs) > maxRedirectURIs {
 		v.Add("redirect_uris", "at most %d", maxRedirectURIs)
 	} else {
