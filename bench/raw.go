@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -49,8 +50,17 @@ func measureFsync(dir string, n int) (float64, error) {
 	return round(p50, 2), nil
 }
 
-// measureRaw runs the raw reference for d.
-func measureRaw(d time.Duration) (rawFigures, error) {
+// measureRaw runs the raw reference for d. Its goroutines carry the
+// profiler label phase=raw, so a CPU profile of a scenario can leave the
+// adjacent reference out (go tool pprof -tagignore phase=raw).
+func measureRaw(d time.Duration) (f rawFigures, err error) {
+	pprof.Do(context.Background(), pprof.Labels("phase", "raw"), func(context.Context) {
+		f, err = measureRawLabelled(d)
+	})
+	return f, err
+}
+
+func measureRawLabelled(d time.Duration) (rawFigures, error) {
 	const conc = 64
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
