@@ -165,6 +165,14 @@ type DeliveryClaimParams struct {
 	EndpointID string
 	// SkipEndpoints are left alone (their lanes are full).
 	SkipEndpoints []string
+	// Ahead lets the claim lease up to Ahead[endpointID] deliveries of an
+	// endpoint beyond its MaxInFlight (less its live leases). The engine
+	// holds them in the endpoint's lane and still sends at most
+	// MaxInFlight at once, so a backlog drains without waiting for a
+	// claim after every outcome. Only one node's store may honour it: a
+	// shared store (Waker) counts leases as requests in flight across
+	// nodes, and ignores it.
+	Ahead map[string]int
 }
 
 // Claim is a leased delivery with the event it carries.

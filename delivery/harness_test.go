@@ -43,6 +43,17 @@ type harness struct {
 type observedStore struct {
 	*sqlite.Store
 	purged chan int
+	// claimed receives the size of each claim (dropped when full).
+	claimed chan int
+}
+
+func (s *observedStore) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
+	cs, err := s.Store.DeliveryClaimMany(ctx, p)
+	select {
+	case s.claimed <- len(cs):
+	default:
+	}
+	return cs, err
 }
 
 func (s *observedStore) RetentionPurge(ctx context.Context, before time.Time, batch int) (int, error) {
@@ -79,7 +90,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, store: &observedStore{Store: st, purged: make(chan int, 100)}, tenant: "acme", changed: make(chan struct{})}
+	h := &harness{t: t, ctx: ctx, store: &observedStore{Store: st, purged: make(chan int, 100), claimed: make(chan int, 1000)}, tenant: "acme", changed: make(chan struct{})}
 	o := delivery.Options{
 		AllowNetworks: loopback,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),

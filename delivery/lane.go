@@ -287,14 +287,37 @@ func (l *lane) disable(reason string) {
 	l.mu.Unlock()
 }
 
+// aheadRoom is how many deliveries beyond MaxInFlight the lane may lease
+// on a store this node owns alone (see Engine.ahead): what its queue has
+// room for, at most maxAhead.
+func (l *lane) aheadRoom() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return min(maxAhead, l.capacityLocked())
+}
+
+// leaseLimitLocked is the most deliveries the lane leases: MaxInFlight,
+// and on a store this node owns alone the allowance beyond it.
+func (l *lane) leaseLimitLocked() int {
+	if l.e.waker != nil {
+		return l.conf.ep.MaxInFlight
+	}
+	return l.conf.ep.MaxInFlight + min(maxAhead, l.capacityLocked())
+}
+
 // done accounts for a job whose outcome was written or whose lease was
 // released. It reports whether the lane now wants a claim: the store holds
-// more of its deliveries and this node no longer fills its MaxInFlight.
+// more of its deliveries and this node no longer fills its MaxInFlight or,
+// on a store it owns alone, half of its allowance beyond it is free.
 func (l *lane) done() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.leased--
-	return l.backlog && l.leased < l.conf.ep.MaxInFlight
+	if !l.backlog {
+		return false
+	}
+	mif := l.conf.ep.MaxInFlight
+	return l.leased < mif+(l.leaseLimitLocked()-mif)/2
 }
 
 // fifo is a queue of jobs on a slice.

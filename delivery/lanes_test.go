@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +133,64 @@ func TestStartClaimsPending(t *testing.T) {
 	for _, rec := range h2.waitRecords(5) {
 		eq(t, "outcome", rec.Attempt.Outcome, hookd.OutcomeSucceeded)
 	}
+}
+
+// A backlog in a store this node owns alone is leased beyond max_in_flight
+// in one claim, so it drains without a claim per outcome; the lane still
+// sends no more than max_in_flight at once, and each delivery once.
+func TestBacklogClaimedAhead(t *testing.T) {
+	h := newHarness(t)
+	r := hookdtest.NewReceiver(t)
+	ep := h.endpoint(r.URL, func(e *hookd.Endpoint) { e.MaxInFlight = 2 })
+	must(t, h.stop(time.Second))
+	const n = 40
+	now := time.Now().UTC()
+	var ins []hookd.EventInsert
+	for i := range n {
+		ev := &hookd.Event{ID: fmt.Sprint("old-", i), Tenant: h.tenant, Type: "order.created", Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now}
+		ins = append(ins, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{{
+			ID: hookd.NewID(hookd.PrefixDelivery), Tenant: h.tenant, EventID: ev.ID, EventType: ev.Type, EndpointID: ep.ID,
+			State: hookd.StatePending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+		}}})
+	}
+	_, err := h.store.EventInsertMany(h.ctx, ins)
+	must(t, err)
+	arrived, gate := make(chan struct{}, n), make(chan struct{})
+	var open sync.Once
+	t.Cleanup(func() { open.Do(func() { close(gate) }) }) // before the receiver closes
+	r.Handle(func(*hookdtest.Request) hookdtest.Response {
+		arrived <- struct{}{}
+		<-gate
+		return hookdtest.Response{}
+	})
+	h2 := &harness{t: t, ctx: h.ctx, store: h.store, tenant: h.tenant, changed: make(chan struct{})}
+	h2.eng = delivery.New(h.store, delivery.Options{AllowNetworks: loopback, OnRecord: h2.onRecord, Logger: quietLogger(), PollInterval: time.Hour})
+	must(t, h2.eng.Start(h.ctx))
+	t.Cleanup(func() { h2.stop(5 * time.Second) })
+	// No outcome is written while the gate is closed, so without the
+	// allowance the claims would stop at max_in_flight.
+	deadline := time.After(10 * time.Second)
+	for claimed := 0; claimed < n; {
+		select {
+		case c := <-h.store.claimed:
+			claimed += c
+		case <-deadline:
+			t.Fatalf("claims leased %d of the %d due before any outcome, want all", claimed, n)
+		}
+	}
+	<-arrived
+	<-arrived
+	select {
+	case <-arrived:
+		t.Fatal("a third request arrived with max_in_flight 2")
+	default:
+	}
+	open.Do(func() { close(gate) })
+	r.Wait(n)
+	h2.waitRecords(n)
+	_, peak := r.Concurrency()
+	eq(t, "peak concurrency", peak, 2)
+	eq(t, "requests", r.Count(), n)
 }
 
 // Graceful stop lets the request under way finish and be recorded, and

@@ -168,6 +168,7 @@ func (e *Engine) claimAt(at time.Time) {
 			LeaseUntil:    until,
 			Max:           e.opts.ClaimBatch,
 			SkipEndpoints: skip,
+			Ahead:         e.ahead(backlogged, skip),
 		})
 		if err != nil {
 			if e.runCtx.Err() == nil {
@@ -177,6 +178,11 @@ func (e *Engine) claimAt(at time.Time) {
 		}
 		e.m.claimed.Add(float64(len(claims)))
 		got := e.dispatchClaims(claims, until)
+		if len(claims) < e.opts.ClaimBatch && e.waker == nil && newLanes(got, backlogged) {
+			// Lanes that had no allowance beyond MaxInFlight (not yet
+			// known to be backlogged) get theirs in the next round.
+			continue
+		}
 		if len(claims) < e.opts.ClaimBatch {
 			// The store had no more to give: lanes that got nothing and
 			// were not held back by their own MaxInFlight have no
@@ -190,6 +196,16 @@ func (e *Engine) claimAt(at time.Time) {
 		}
 	}
 	e.kick() // more remain: continue after a look at the other channels
+}
+
+// newLanes reports whether a lane in got is not among backlogged.
+func newLanes(got map[*lane]bool, backlogged []*lane) bool {
+	for l := range got {
+		if !slices.Contains(backlogged, l) {
+			return true
+		}
+	}
+	return false
 }
 
 // fullLanes returns the endpoints to skip (lanes with a backlog and no
@@ -208,6 +224,30 @@ func (e *Engine) fullLanes() (skip []string, backlogged []*lane) {
 	return skip, backlogged
 }
 
+// maxAhead bounds how many deliveries beyond MaxInFlight a claim leases to
+// a lane: enough to keep the lane busy while the outcomes of those in
+// flight are written and the next claim runs, few enough to keep a large
+// backlog in the store rather than in memory.
+const maxAhead = 512
+
+// ahead is the claim's allowance beyond MaxInFlight for the backlogged
+// lanes that have room. Only a store this node owns alone gets one: on a
+// shared store, leases are how nodes keep MaxInFlight between them. The
+// allowance is what lets a backlog drain at the lane's pace instead of one
+// claim per MaxInFlight outcomes.
+func (e *Engine) ahead(backlogged []*lane, skip []string) map[string]int {
+	if e.waker != nil || len(backlogged) == 0 {
+		return nil
+	}
+	m := make(map[string]int, len(backlogged))
+	for _, l := range backlogged {
+		if !slices.Contains(skip, l.id) {
+			m[l.id] = l.aheadRoom()
+		}
+	}
+	return m
+}
+
 func (e *Engine) setBacklog(l *lane) {
 	l.markBacklog()
 	e.lanesMu.Lock()
@@ -217,7 +257,7 @@ func (e *Engine) setBacklog(l *lane) {
 
 func (e *Engine) clearBacklog(l *lane) {
 	l.mu.Lock()
-	capped := l.leased >= l.conf.ep.MaxInFlight
+	capped := l.leased >= l.leaseLimitLocked()
 	if !capped {
 		l.backlog = false
 	}

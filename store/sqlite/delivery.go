@@ -96,7 +96,8 @@ func (s *Store) DeliveryList(ctx context.Context, p hookd.DeliveryListParams) ([
 }
 
 // DeliveryClaimMany leases due deliveries, oldest due first, never more of
-// an endpoint's than its MaxInFlight less its live leases.
+// an endpoint's than its MaxInFlight (plus p.Ahead's allowance: this
+// process is the only one sending) less its live leases.
 func (s *Store) DeliveryClaimMany(ctx context.Context, p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 	if p.Max <= 0 {
 		return nil, nil
@@ -164,7 +165,7 @@ func (w *writer) claim(p hookd.DeliveryClaimParams) ([]hookd.Claim, error) {
 		if err := w.queryRow(qInFlight, []any{e.id, now}, &inFlight); err != nil {
 			return nil, err
 		}
-		free := min(e.st.maxInFlight-inFlight, p.Max)
+		free := min(e.st.maxInFlight+max(p.Ahead[e.id], 0)-inFlight, p.Max)
 		if free <= 0 {
 			continue
 		}

@@ -203,6 +203,51 @@ func testClaimMaxInFlight(t *testing.T, f *fixture) {
 	}
 }
 
+// testClaimAhead: one node's store leases Ahead deliveries of an endpoint
+// beyond its MaxInFlight; a shared one ignores the allowance, since its
+// leases are what keeps MaxInFlight across nodes.
+func testClaimAhead(t *testing.T, f *fixture) {
+	ep := f.endpoint("acme", at(0), func(e *hookd.Endpoint) { e.MaxInFlight = 2 })
+	other := f.endpoint("acme", at(0), func(e *hookd.Endpoint) { e.MaxInFlight = 2 })
+	for i := range 10 {
+		f.publish("acme", "order.created", at(time.Duration(i)*time.Second), ep, other)
+	}
+	now := at(time.Minute)
+	claim := func(owner string, ahead map[string]int) map[string]int {
+		t.Helper()
+		got, err := f.s.DeliveryClaimMany(f.ctx, hookd.DeliveryClaimParams{
+			Owner: owner, Now: now, LeaseUntil: now.Add(time.Hour), Max: 100, Ahead: ahead,
+		})
+		must(t, err)
+		n := map[string]int{}
+		for _, c := range got {
+			n[c.Delivery.EndpointID]++
+		}
+		return n
+	}
+	_, shared := f.s.(hookd.Waker)
+	want := 2 + 5
+	if shared {
+		want = 2
+	}
+	n := claim("n1", map[string]int{ep.ID: 5, "ep_unknown": 100})
+	if n[ep.ID] != want || n[other.ID] != 2 {
+		t.Fatalf("with Ahead 5 claimed %d of the endpoint and %d of the other (no allowance); want %d and 2 (shared store: %v)", n[ep.ID], n[other.ID], want, shared)
+	}
+	// The allowance counts live leases like MaxInFlight does.
+	n = claim("n1", map[string]int{ep.ID: 6})
+	if want := 1; shared {
+		if n[ep.ID] != 0 {
+			t.Errorf("a shared store claimed %d more beyond MaxInFlight", n[ep.ID])
+		}
+	} else if n[ep.ID] != want {
+		t.Errorf("raising Ahead from 5 to 6 claimed %d more, want %d", n[ep.ID], want)
+	}
+	if n := claim("n1", map[string]int{ep.ID: -3}); n[ep.ID] != 0 || n[other.ID] != 0 {
+		t.Errorf("a negative allowance claimed %v, want nothing (all slots taken)", n)
+	}
+}
+
 func testClaimConcurrent(t *testing.T, f *fixture) {
 	var eps []*hookd.Endpoint
 	for range 4 {

@@ -102,6 +102,7 @@ func run(t *testing.T, open func(t *testing.T) hookd.Store, parallel bool) {
 		{"Claim/Filters", testClaimFilters},
 		{"Claim/DisabledEndpoint", testClaimDisabledEndpoint},
 		{"Claim/MaxInFlight", testClaimMaxInFlight},
+		{"Claim/Ahead", testClaimAhead},
 		{"Claim/Concurrent", testClaimConcurrent},
 		{"Attempt/Record", testAttemptRecord},
 		{"Attempt/RecordOutcomes", testAttemptRecordSucceeded},
