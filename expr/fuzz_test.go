@@ -207,3 +207,31 @@ func walk(v ref.Val, depth int) (any, error) {
 	}
 	return nil, errors.New("unexpected " + v.Type().TypeName())
 }
+
+// FuzzRenderDefaultData: the default body carries any valid event data
+// exactly as encoding/json.Compact would, and refuses what is not JSON.
+func FuzzRenderDefaultData(f *testing.F) {
+	for _, s := range []string{fuzzData, ` [ 1 , "a b" ] `, `"\u00e9 \n"`, `{"a":1,"a":2}`, "\"\xff\"", `{`, `1 2`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return // rendered as null
+		}
+		var none *Body
+		out, err := none.Render(BodyVars{Event: &hookd.Event{ID: "evt_1", Type: "t", Data: data}})
+		var want bytes.Buffer
+		if json.Compact(&want, data) != nil {
+			if err == nil {
+				t.Fatalf("data %q is not JSON, rendered %q", data, out)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("data %q: %v", data, err)
+		}
+		if !bytes.HasSuffix(out, append(append([]byte(`"data":`), want.Bytes()...), '}')) {
+			t.Fatalf("data %q rendered %q, want data %q", data, out, want.Bytes())
+		}
+	})
+}
