@@ -53,17 +53,20 @@ type result struct {
 	Warm202MS         float64 `json:"warm_202_ms,omitempty"`
 	FanoutDeliveredMS float64 `json:"fanout_delivered_ms,omitempty"`
 
-	CreatePerS     float64 `json:"create_events_per_s,omitempty"`
-	FailPerS       float64 `json:"first_attempts_per_s,omitempty"`
-	RSSMiB         float64 `json:"rss_mib,omitempty"`
-	RSSAnonMiB     float64 `json:"rss_anon_mib,omitempty"`
-	RSSFileMiB     float64 `json:"rss_file_mib,omitempty"`
-	PeakRSSMiB     float64 `json:"peak_rss_mib,omitempty"`
-	PeakAnonMiB    float64 `json:"peak_anon_mib,omitempty"`
-	PeakFileMiB    float64 `json:"peak_file_mib,omitempty"`
-	HeapMiB        float64 `json:"heap_mib,omitempty"`
-	DrainPerS      float64 `json:"drain_per_s,omitempty"`
-	DrainPctOfRaw  float64 `json:"drain_pct_of_raw,omitempty"`
+	CreatePerS    float64 `json:"create_events_per_s,omitempty"`
+	FailPerS      float64 `json:"first_attempts_per_s,omitempty"`
+	RSSMiB        float64 `json:"rss_mib,omitempty"`
+	RSSAnonMiB    float64 `json:"rss_anon_mib,omitempty"`
+	RSSFileMiB    float64 `json:"rss_file_mib,omitempty"`
+	PeakRSSMiB    float64 `json:"peak_rss_mib,omitempty"`
+	PeakAnonMiB   float64 `json:"peak_anon_mib,omitempty"`
+	PeakFileMiB   float64 `json:"peak_file_mib,omitempty"`
+	HeapMiB       float64 `json:"heap_mib,omitempty"`
+	DrainPerS     float64 `json:"drain_per_s,omitempty"`
+	DrainPctOfRaw float64 `json:"drain_pct_of_raw,omitempty"`
+	// FreshPerS is the same node's rate for fresh events, the drain's
+	// reference.
+	FreshPerS      float64 `json:"fresh_per_s,omitempty"`
 	DrainPeakMiB   float64 `json:"drain_peak_rss_mib,omitempty"`
 	BaselineP99MS  float64 `json:"baseline_p99_ms,omitempty"`
 	BaselineP50MS  float64 `json:"baseline_p50_ms,omitempty"`
