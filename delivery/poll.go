@@ -228,7 +228,7 @@ func (e *Engine) fullLanes() (skip []string, backlogged []*lane) {
 // a lane: enough to keep the lane busy while the outcomes of those in
 // flight are written and the next claim runs, few enough to keep a large
 // backlog in the store rather than in memory.
-const maxAhead = 512
+const maxAhead = 2048
 
 // ahead is the claim's allowance beyond MaxInFlight for the backlogged
 // lanes that have room. Only a store this node owns alone gets one: on a
