@@ -31,7 +31,10 @@
 // endpoint fills only its own lane; its further deliveries wait in the
 // store, not in memory. First attempts are served before retries (with
 // every fourth pick reserved for a retry), so a backlog of retries never
-// delays fresh events.
+// delays fresh events. On a store this node owns alone (no Waker), a claim
+// for a backlogged lane leases up to 2,048 deliveries beyond max_in_flight
+// (hookd.DeliveryClaimParams.Ahead): the lane holds them and still sends
+// max_in_flight at once, and a backlog drains without a claim per outcome.
 //
 // No redirects. A 3xx is recorded as the outcome "redirect" and retried
 // like any failure. The URL an endpoint's owner registered is the only one
