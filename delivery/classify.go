@@ -51,19 +51,6 @@ func newTransport(o *Options) *http.Transport {
 	}
 }
 
-// newClient wraps the transport in a client that never follows redirects:
-// the endpoint's URL is what its owner registered and what hookd's SSRF
-// check and logs are about, and a 3xx is recorded as the outcome
-// "redirect" for its owner to fix.
-func newClient(t http.RoundTripper) *http.Client {
-	return &http.Client{
-		Transport: t,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
 // classify maps a failed round trip to its outcome and a message for the
 // attempt log.
 func classify(err error, timeout time.Duration) (hookd.Outcome, string) {

@@ -16,12 +16,17 @@ import (
 
 // Engine is hookd's delivery engine; it implements hookd.Engine.
 type Engine struct {
-	store  hookd.Store
-	waker  hookd.Waker // nil unless the store is shared by several nodes
-	opts   Options
-	now    func() time.Time
-	log    *slog.Logger
-	client *http.Client
+	store hookd.Store
+	waker hookd.Waker // nil unless the store is shared by several nodes
+	opts  Options
+	now   func() time.Time
+	log   *slog.Logger
+	// client makes the requests. It is the transport itself, not an
+	// http.Client: hookd never follows redirects (the URL its owner
+	// registered is the only one it sends to, and what the SSRF guard and
+	// the logs are about; a 3xx is the outcome "redirect"), and a Client
+	// would copy every request's headers in case it had to.
+	client *http.Transport
 	m      *metrics
 	rec    *recovery // replays, endpoint health, operational events
 
@@ -83,7 +88,7 @@ func New(store hookd.Store, opts Options) *Engine {
 		stopped:  make(chan struct{}),
 	}
 	e.waker, _ = store.(hookd.Waker)
-	e.client = newClient(newTransport(&e.opts))
+	e.client = newTransport(&e.opts)
 	e.m = newMetrics(e, opts.Registerer)
 	e.rec = newRecovery(e)
 	return e

@@ -147,7 +147,7 @@ func (e *Engine) send(c *epConf, j *job, a *hookd.Attempt) (*http.Response, erro
 		}
 	}
 
-	resp, err := e.client.Do(req)
+	resp, err := e.client.RoundTrip(req)
 	if err != nil {
 		if e.sendCtx.Err() != nil {
 			return nil, errAborted
