@@ -33,8 +33,11 @@
 // every fourth pick reserved for a retry), so a backlog of retries never
 // delays fresh events. On a store this node owns alone (no Waker), a claim
 // for a backlogged lane leases up to 2,048 deliveries beyond max_in_flight
-// (hookd.DeliveryClaimParams.Ahead): the lane holds them and still sends
-// max_in_flight at once, and a backlog drains without a claim per outcome.
+// (hookd.DeliveryClaimParams.Ahead; no more than the lane can send within
+// half the lease margin at the endpoint's pace, and only max_in_flight
+// more until an attempt has told the pace): the lane holds them and still
+// sends max_in_flight at once, and a backlog drains without a claim per
+// outcome.
 //
 // No redirects. A 3xx is recorded as the outcome "redirect" and retried
 // like any failure. The URL an endpoint's owner registered is the only one

@@ -289,10 +289,19 @@ func (l *lane) disable(reason string) {
 
 // aheadRoom is how many deliveries beyond MaxInFlight the lane may lease
 // on a store this node owns alone (see Engine.ahead): what its queue has
-// room for, at most maxAhead.
+// room for at the endpoint's pace, at most maxAhead. Until an attempt has
+// told the pace, only MaxInFlight more: a slow endpoint's lane must not
+// lease thousands it would hand back unsent when their leases run short.
 func (l *lane) aheadRoom() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.aheadRoomLocked()
+}
+
+func (l *lane) aheadRoomLocked() int {
+	if l.latency == 0 {
+		return min(maxAhead, l.conf.ep.MaxInFlight)
+	}
 	return min(maxAhead, l.capacityLocked())
 }
 
@@ -302,7 +311,7 @@ func (l *lane) leaseLimitLocked() int {
 	if l.e.waker != nil {
 		return l.conf.ep.MaxInFlight
 	}
-	return l.conf.ep.MaxInFlight + min(maxAhead, l.capacityLocked())
+	return l.conf.ep.MaxInFlight + l.aheadRoomLocked()
 }
 
 // done accounts for a job whose outcome was written or whose lease was
