@@ -113,6 +113,35 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	return h
 }
 
+// insertPending stores events "old-0" to "old-<n-1>", each with one
+// pending delivery to ep due now, as a stopped engine leaves a backlog.
+func (h *harness) insertPending(ep *hookd.Endpoint, n int) {
+	h.t.Helper()
+	now := time.Now().UTC()
+	var ins []hookd.EventInsert
+	for i := range n {
+		ev := &hookd.Event{ID: "old-" + strconv.Itoa(i), Tenant: h.tenant, Type: "order.created", Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now}
+		ins = append(ins, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{{
+			ID: hookd.NewID(hookd.PrefixDelivery), Tenant: h.tenant, EventID: ev.ID, EventType: ev.Type, EndpointID: ep.ID,
+			State: hookd.StatePending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+		}}})
+	}
+	_, err := h.store.EventInsertMany(h.ctx, ins)
+	must(h.t, err)
+}
+
+// successor starts another engine on h's store, as after a restart; o's
+// network, recording and logging are the harness's.
+func (h *harness) successor(o delivery.Options) *harness {
+	h.t.Helper()
+	h2 := &harness{t: h.t, ctx: h.ctx, store: h.store, tenant: h.tenant, changed: make(chan struct{})}
+	o.AllowNetworks, o.OnRecord, o.Logger = loopback, h2.onRecord, quietLogger()
+	h2.eng = delivery.New(h.store, o)
+	must(h.t, h2.eng.Start(h.ctx))
+	h.t.Cleanup(func() { h2.stop(5 * time.Second) })
+	return h2
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {

@@ -113,22 +113,8 @@ func TestStartClaimsPending(t *testing.T) {
 	r := hookdtest.NewReceiver(t)
 	ep := h.endpoint(r.URL)
 	must(t, h.stop(time.Second)) // this engine is gone; its successor starts below
-	now := time.Now().UTC()
-	var ins []hookd.EventInsert
-	for i := range 5 {
-		ev := &hookd.Event{ID: fmt.Sprint("old-", i), Tenant: h.tenant, Type: "order.created", Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now}
-		ins = append(ins, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{{
-			ID: hookd.NewID(hookd.PrefixDelivery), Tenant: h.tenant, EventID: ev.ID, EventType: ev.Type, EndpointID: ep.ID,
-			State: hookd.StatePending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
-		}}})
-	}
-	_, err := h.store.EventInsertMany(h.ctx, ins)
-	must(t, err)
-	// Another engine on the same store, as after a restart.
-	h2 := &harness{t: t, ctx: h.ctx, store: h.store, tenant: h.tenant, changed: make(chan struct{})}
-	h2.eng = delivery.New(h.store, delivery.Options{AllowNetworks: loopback, OnRecord: h2.onRecord, Logger: quietLogger()})
-	must(t, h2.eng.Start(h.ctx))
-	t.Cleanup(func() { h2.stop(5 * time.Second) })
+	h.insertPending(ep, 5)
+	h2 := h.successor(delivery.Options{})
 	r.Wait(5)
 	for _, rec := range h2.waitRecords(5) {
 		eq(t, "outcome", rec.Attempt.Outcome, hookd.OutcomeSucceeded)
@@ -144,17 +130,7 @@ func TestBacklogClaimedAhead(t *testing.T) {
 	ep := h.endpoint(r.URL, func(e *hookd.Endpoint) { e.MaxInFlight = 2 })
 	must(t, h.stop(time.Second))
 	const n = 40
-	now := time.Now().UTC()
-	var ins []hookd.EventInsert
-	for i := range n {
-		ev := &hookd.Event{ID: fmt.Sprint("old-", i), Tenant: h.tenant, Type: "order.created", Data: json.RawMessage(`{}`), OccurredAt: now, CreatedAt: now}
-		ins = append(ins, hookd.EventInsert{Event: ev, Deliveries: []*hookd.Delivery{{
-			ID: hookd.NewID(hookd.PrefixDelivery), Tenant: h.tenant, EventID: ev.ID, EventType: ev.Type, EndpointID: ep.ID,
-			State: hookd.StatePending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
-		}}})
-	}
-	_, err := h.store.EventInsertMany(h.ctx, ins)
-	must(t, err)
+	h.insertPending(ep, n)
 	arrived, gate := make(chan struct{}, n), make(chan struct{})
 	var open sync.Once
 	t.Cleanup(func() { open.Do(func() { close(gate) }) }) // before the receiver closes
@@ -169,10 +145,7 @@ func TestBacklogClaimedAhead(t *testing.T) {
 		<-gate
 		return hookdtest.Response{}
 	})
-	h2 := &harness{t: t, ctx: h.ctx, store: h.store, tenant: h.tenant, changed: make(chan struct{})}
-	h2.eng = delivery.New(h.store, delivery.Options{AllowNetworks: loopback, OnRecord: h2.onRecord, Logger: quietLogger(), PollInterval: time.Hour})
-	must(t, h2.eng.Start(h.ctx))
-	t.Cleanup(func() { h2.stop(5 * time.Second) })
+	h2 := h.successor(delivery.Options{PollInterval: time.Hour})
 	// Two outcomes are written before the gate, so without the allowance
 	// the claims would stop at max_in_flight plus those two.
 	deadline := time.After(10 * time.Second)
