@@ -1,11 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,13 +21,15 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// newTransport returns the one transport every request goes through. Its
-// dialer checks each address it is about to connect to, after DNS
-// resolution, so the address checked is the address dialled: a name that
-// resolves to 127.0.0.1 today is blocked, whatever it resolved to when the
-// endpoint was created. Proxies from the environment are ignored, since a
-// proxy would dial on our behalf and escape the check.
-func newTransport(o *Options) *http.Transport {
+// newSender returns what every request goes through: the direct client
+// (direct.go), or net/http's Transport when MaxConnsPerHost asks for a
+// bound across a host's connections, which only the Transport enforces.
+// Both dial through one dialer that checks each address it is about to
+// connect to, after DNS resolution, so the address checked is the address
+// dialled: a name that resolves to 127.0.0.1 today is blocked, whatever it
+// resolved to when the endpoint was created. Proxies from the environment
+// are ignored, since a proxy would dial on our behalf and escape the check.
+func newSender(o *Options) sender {
 	var v4, v6 []netip.Prefix
 	for _, p := range o.AllowNetworks {
 		if p.Addr().Is4() {
@@ -36,10 +40,14 @@ func newTransport(o *Options) *http.Transport {
 	}
 	guard := ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))
 	dialer := &net.Dialer{Control: guard.Safe, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	tlsConf := &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}
+	if o.MaxConnsPerHost <= 0 {
+		return newDirectClient(dialer.DialContext, tlsConf, o.MaxIdleConnsPerHost, o.IdleConnTimeout)
+	}
+	return transportSender{&http.Transport{
 		Proxy:               nil,
 		DialContext:         dialer.DialContext,
-		TLSClientConfig:     &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     tlsConf,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConns:        0, // no global bound; MaxIdleConnsPerHost bounds each host
 		MaxIdleConnsPerHost: o.MaxIdleConnsPerHost,
@@ -48,7 +56,31 @@ func newTransport(o *Options) *http.Transport {
 		// The endpoint's timeout, carried by the request's context,
 		// bounds the handshake and the wait for headers.
 		TLSHandshakeTimeout: 0,
-	}
+	}}
+}
+
+// sender makes one delivery request: a POST of body with header to u,
+// within ctx.
+type sender interface {
+	Do(ctx context.Context, u *url.URL, header http.Header, body []byte) (*http.Response, error)
+	CloseIdleConnections()
+}
+
+// transportSender sends through net/http's Transport. It is the Transport
+// itself, not an http.Client: hookd never follows redirects (the URL its
+// owner registered is the only one it sends to, and what the SSRF guard
+// and the logs are about; a 3xx is the outcome "redirect"), and a Client
+// would copy every request's headers in case it had to.
+type transportSender struct{ *http.Transport }
+
+func (t transportSender) Do(ctx context.Context, u *url.URL, header http.Header, body []byte) (*http.Response, error) {
+	req := (&http.Request{
+		Method: http.MethodPost, URL: u, Host: u.Host, Header: header,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
+	}).WithContext(ctx)
+	return t.RoundTrip(req)
 }
 
 // classify maps a failed round trip to its outcome and a message for the

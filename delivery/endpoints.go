@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ type epConf struct {
 	// does not compile any more); attempts then fail without sending.
 	broken   string
 	timeout  time.Duration
+	url      *url.URL          // ep.URL, parsed once
 	header   http.Header       // Content-Type, User-Agent and the endpoint's own
 	recorded map[string]string // the same as recorded in attempts, secrets redacted
 }
@@ -41,6 +43,9 @@ func newConf(ep *hookd.Endpoint) *epConf {
 		c.timeout = hookd.DefaultTimeout
 	}
 	var err error
+	if c.url, err = url.Parse(ep.URL); err != nil {
+		c.broken = "bad URL: " + err.Error()
+	}
 	c.filter, c.filterErr = expr.CompileFilter(ep.Filter)
 	if c.body, err = expr.CompileBody(ep.Body); err != nil {
 		c.broken = "body does not compile: " + err.Error()

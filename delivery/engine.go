@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,17 +15,12 @@ import (
 
 // Engine is hookd's delivery engine; it implements hookd.Engine.
 type Engine struct {
-	store hookd.Store
-	waker hookd.Waker // nil unless the store is shared by several nodes
-	opts  Options
-	now   func() time.Time
-	log   *slog.Logger
-	// client makes the requests. It is the transport itself, not an
-	// http.Client: hookd never follows redirects (the URL its owner
-	// registered is the only one it sends to, and what the SSRF guard and
-	// the logs are about; a 3xx is the outcome "redirect"), and a Client
-	// would copy every request's headers in case it had to.
-	client *http.Transport
+	store  hookd.Store
+	waker  hookd.Waker // nil unless the store is shared by several nodes
+	opts   Options
+	now    func() time.Time
+	log    *slog.Logger
+	client sender // makes the requests (see newSender)
 	m      *metrics
 	rec    *recovery // replays, endpoint health, operational events
 
@@ -88,7 +82,7 @@ func New(store hookd.Store, opts Options) *Engine {
 		stopped:  make(chan struct{}),
 	}
 	e.waker, _ = store.(hookd.Waker)
-	e.client = newTransport(&e.opts)
+	e.client = newSender(&e.opts)
 	e.m = newMetrics(e, opts.Registerer)
 	e.rec = newRecovery(e)
 	return e

@@ -82,7 +82,10 @@ type Options struct {
 	// MaxConnsPerHost, when positive, bounds the connections to one host
 	// (all its endpoints together); requests beyond it wait for a
 	// connection within their timeout. By default each request may open
-	// its own, so that endpoints sharing a host stay independent.
+	// its own, so that endpoints sharing a host stay independent. Setting
+	// it sends through net/http's Transport (which also speaks HTTP/2 to
+	// TLS endpoints) instead of the direct HTTP/1.1 client (direct.go),
+	// at about 15 µs more CPU per request.
 	MaxConnsPerHost int
 
 	// Logger receives the engine's logs (default slog.Default()).

@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -125,29 +124,24 @@ func (e *Engine) send(c *epConf, j *job, a *hookd.Attempt) (*http.Response, erro
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ep.URL, bytes.NewReader(body))
-	if err != nil {
-		a.Outcome, a.Error = hookd.OutcomeHTTPError, "not sent: "+err.Error()
-		return nil, nil
-	}
 	// The static headers' value slices are shared, not copied: neither
-	// the transport nor the signer changes them (Sign sets new slices).
-	req.Header = make(http.Header, len(c.header)+3)
+	// the sender nor the signer changes them (Sign sets new slices).
+	header := make(http.Header, len(c.header)+3)
 	for k, v := range c.header {
-		req.Header[k] = v
+		header[k] = v
 	}
-	c.signer.Sign(req.Header, j.d.EventID, a.StartedAt, body)
+	c.signer.Sign(header, j.d.EventID, a.StartedAt, body)
 	a.RequestHeaders = make(map[string]string, len(c.recorded)+3)
 	for k, v := range c.recorded {
 		a.RequestHeaders[k] = v
 	}
-	for k, v := range req.Header {
+	for k, v := range header {
 		if _, ok := a.RequestHeaders[k]; !ok {
 			a.RequestHeaders[k] = strings.Join(v, ", ")
 		}
 	}
 
-	resp, err := e.client.RoundTrip(req)
+	resp, err := e.client.Do(ctx, c.url, header, body)
 	if err != nil {
 		if e.sendCtx.Err() != nil {
 			return nil, errAborted
