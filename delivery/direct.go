@@ -162,8 +162,11 @@ func (d *directClient) Do(ctx context.Context, u *url.URL, header http.Header, b
 		}
 		pc.conn.Close()
 		// A pooled connection the server closed just as it was picked
-		// fails before any answer: nothing reached a handler, so one
-		// more try on a new connection is safe (net/http does the same).
+		// fails before any answer; one more try on a new connection
+		// makes that race invisible, as net/http's idle-close detection
+		// does. If instead the server took the request and died before
+		// answering, the retry is a duplicate, which a webhook's
+		// receiver already has to expect (at-least-once; webhook-id).
 		var nr *noResponse
 		if reused && try == 0 && errors.As(err, &nr) && ctx.Err() == nil {
 			continue
