@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,11 +149,18 @@ func TestNodeKilled(t *testing.T) {
 	c := startCluster(t)
 	victim := c.nodes[1]
 	accepted := c.run(t, 900, func() {
-		// Kill while many requests are under way, so that the victim
-		// surely has some of them.
+		// Kill while the victim has requests under way (its own
+		// in-flight gauge says so; the receiver holds each for 100ms, so
+		// they are still under way a scrape later). Many requests in
+		// flight at the receiver do not prove the victim has any: the
+		// claims may have gone to the other nodes.
 		select {
 		case <-c.busy:
 		case <-time.After(10 * time.Second):
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for inFlight(t, victim, c.pub.key) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // a poll of another process's state
 		}
 		victim.Kill()
 		c.pub.drop(victim)
@@ -206,4 +214,20 @@ func TestPostgresRestarted(t *testing.T) {
 			t.Errorf("%s after the restart lists %s", n.Name, body)
 		}
 	}
+}
+
+// inFlight is node's hookd_requests_in_flight, from its /metrics.
+func inFlight(t *testing.T, node *hookdproc.Process, key string) float64 {
+	status, body, err := node.Do(key, "GET", "/metrics", nil)
+	if err != nil || status != http.StatusOK {
+		t.Logf("metrics of the victim: %d %v", status, err)
+		return 0
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "hookd_requests_in_flight "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
