@@ -314,19 +314,22 @@ func (l *lane) leaseLimitLocked() int {
 	return l.conf.ep.MaxInFlight + l.aheadRoomLocked()
 }
 
+// claimBelowLocked is the number of leases under which a backlogged lane
+// wants a claim: MaxInFlight, plus half of the allowance beyond it on a
+// store this node owns alone.
+func (l *lane) claimBelowLocked() int {
+	mif := l.conf.ep.MaxInFlight
+	return mif + (l.leaseLimitLocked()-mif)/2
+}
+
 // done accounts for a job whose outcome was written or whose lease was
 // released. It reports whether the lane now wants a claim: the store holds
-// more of its deliveries and this node no longer fills its MaxInFlight or,
-// on a store it owns alone, half of its allowance beyond it is free.
+// more of its deliveries and the lane's leases fell below claimBelowLocked.
 func (l *lane) done() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.leased--
-	if !l.backlog {
-		return false
-	}
-	mif := l.conf.ep.MaxInFlight
-	return l.leased < mif+(l.leaseLimitLocked()-mif)/2
+	return l.backlog && l.leased < l.claimBelowLocked()
 }
 
 // fifo is a queue of jobs on a slice.

@@ -255,9 +255,15 @@ func (e *Engine) setBacklog(l *lane) {
 	e.lanesMu.Unlock()
 }
 
+// clearBacklog forgets that the store holds due deliveries of l, after a
+// claim gave it none. A lane holding as many leases as make done() hold
+// back a claim may have got none for that reason alone (the store counts
+// its leases), so it stays backlogged: the outcome that takes it below
+// the mark asks for the next claim. Clearing it there would strand the
+// store's deliveries until the next sweep.
 func (e *Engine) clearBacklog(l *lane) {
 	l.mu.Lock()
-	capped := l.leased >= l.leaseLimitLocked()
+	capped := l.leased >= l.claimBelowLocked()
 	if !capped {
 		l.backlog = false
 	}
