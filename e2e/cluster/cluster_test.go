@@ -32,12 +32,27 @@ type cluster struct {
 	active atomic.Int64  // requests being answered
 	busy   chan struct{} // closed once 16 requests are being answered at once
 	once   sync.Once
+	// While hold is set, the receiver keeps every request until held is
+	// closed (or the sender goes away): what a node has under way then
+	// stays under way.
+	hold atomic.Bool
+	held chan struct{}
+	cutc chan struct{} // a receive for each request cut off
+}
+
+// cutOff counts a request whose sender went away before the answer.
+func (c *cluster) cutOff() {
+	c.cut.Add(1)
+	select {
+	case c.cutc <- struct{}{}:
+	default:
+	}
 }
 
 func startCluster(t *testing.T) *cluster {
 	db := pgtest.NewDatabase(t)
 	key := hookdproc.NewAdminKey()
-	c := &cluster{arr: newArrivals(), busy: make(chan struct{})}
+	c := &cluster{arr: newArrivals(), busy: make(chan struct{}), held: make(chan struct{}), cutc: make(chan struct{}, 1024)}
 	for i := range 3 {
 		c.nodes = append(c.nodes, startNode(t, fmt.Sprintf("node%d", i), db, key))
 	}
@@ -57,8 +72,16 @@ func startCluster(t *testing.T) *cluster {
 		select {
 		case <-time.After(100 * time.Millisecond): // the receiver's work
 		case <-r.Context().Done():
-			c.cut.Add(1)
+			c.cutOff()
 			return
+		}
+		if c.hold.Load() {
+			select {
+			case <-c.held:
+			case <-r.Context().Done():
+				c.cutOff()
+				return
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 		c.arr.add(id)
@@ -148,25 +171,41 @@ func (c *cluster) check(t *testing.T, accepted []string, what string) {
 func TestNodeKilled(t *testing.T) {
 	c := startCluster(t)
 	victim := c.nodes[1]
+	victimCut := false // set in midway, read after run returns
 	accepted := c.run(t, 900, func() {
-		// Kill while the victim has requests under way (its own
-		// in-flight gauge says so; the receiver holds each for 100ms, so
-		// they are still under way a scrape later). Many requests in
-		// flight at the receiver do not prove the victim has any: the
-		// claims may have gone to the other nodes.
+		// Kill while the victim has requests under way: the receiver
+		// holds every request from now on, and the victim's own
+		// in-flight gauge says when some of them are its (many requests
+		// at the receiver do not prove the victim has any: the claims may
+		// have gone to the other nodes). Held, they are still under way
+		// when the kill lands, however slow the machine.
 		select {
 		case <-c.busy:
 		case <-time.After(10 * time.Second):
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		// The hold and the wait after the kill stay well within the
+		// endpoint's 2s timeout, so that the only requests cut off in the
+		// wait are the victim's, not the other nodes' giving up.
+		c.hold.Store(true)
+		deadline := time.Now().Add(time.Second)
 		for inFlight(t, victim, c.pub.key) == 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond) // a poll of another process's state
 		}
+		for len(c.cutc) > 0 {
+			<-c.cutc
+		}
 		victim.Kill()
+		select {
+		case <-c.cutc:
+			victimCut = true
+		case <-time.After(500 * time.Millisecond):
+		}
 		c.pub.drop(victim)
+		c.hold.Store(false)
+		close(c.held)
 	})
 	c.check(t, accepted, "node killed with SIGKILL")
-	if c.cut.Load() == 0 {
+	if !victimCut {
 		t.Error("the killed node had no request in flight: the test proved nothing about leases")
 	}
 }
