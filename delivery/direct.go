@@ -229,14 +229,7 @@ func (pc *pconn) alive() bool {
 	if err != nil {
 		return false
 	}
-	ok := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, err := syscall.Read(int(fd), b[:])
-		ok = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-		return true // never wait
-	})
-	return err == nil && ok
+	return socketIdle(rc)
 }
 
 // put pools pc for reuse, or closes it.
