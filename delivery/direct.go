@@ -167,8 +167,11 @@ func (d *directClient) Do(ctx context.Context, u *url.URL, header http.Header, b
 		// does. If instead the server took the request and died before
 		// answering, the retry is a duplicate, which a webhook's
 		// receiver already has to expect (at-least-once; webhook-id).
+		// A timeout is the endpoint's answer (none in time), not a
+		// closed connection, even when the context's own timer has not
+		// fired yet.
 		var nr *noResponse
-		if reused && try == 0 && errors.As(err, &nr) && ctx.Err() == nil {
+		if reused && try == 0 && errors.As(err, &nr) && ctx.Err() == nil && !isTimeout(nr.err) {
 			continue
 		}
 		var nr2 *noResponse
