@@ -201,16 +201,28 @@ func TestDirectHeaderBounded(t *testing.T) {
 // classified as a timeout; cancelling the context aborts it at once.
 func TestDirectDeadlineAndCancel(t *testing.T) {
 	release := make(chan struct{})
-	s, _ := countingServer(t, false, func(w http.ResponseWriter, r *http.Request) { <-release })
+	s, conns := countingServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/quick" {
+			<-release
+		}
+	})
 	defer close(release)
 	d := testDirect(t)
 	u, _ := url.Parse(s.URL)
 
+	// On a pooled connection (the quick request leaves one), so that the
+	// timeout is not mistaken for a closed connection and retried.
+	if st, _, err := post(t, d, s.URL+"/quick", "{}"); err != nil || st != 200 {
+		t.Fatalf("quick request: %d %v", st, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := d.Do(ctx, u, http.Header{}, []byte("{}"))
 	if out, _ := classify(err, 200*time.Millisecond); out != hookd.OutcomeTimeout {
 		t.Errorf("hanging server: %v classified %s, want timeout", err, out)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the timed-out request on the pooled connection was retried: %d connections, want 1", n)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
