@@ -47,6 +47,13 @@
 // blocks loopback, private, link-local and other non-public ranges unless
 // Options.AllowNetworks permits them.
 //
+// Requests on the worker's goroutine. The lane worker writes the request
+// and reads the answer itself, over a keep-alive connection pooled per
+// host (direct.go), rather than through net/http's Transport, whose two
+// goroutines per connection cost about as much CPU as the exchange. It
+// speaks HTTP/1.1 and parses answers with net/http's ReadResponse; with
+// Options.MaxConnsPerHost set, the Transport is used instead.
+//
 // Batched outcomes. Attempts finish one by one, but their records go to
 // the store in batches: a single writer goroutine gathers what completed
 // within about a millisecond (up to Options.RecordBatch) and writes it with
