@@ -89,11 +89,7 @@ func (r *renderer) value(v ref.Val, depth int) error {
 		return r.raw(t.raw)
 	case *jsonArray:
 		return r.raw(t.raw)
-	case eventObj:
-		return r.object(t.obj(), depth)
-	case attemptObj:
-		return r.object(t.obj(), depth)
-	case endpointObj:
+	case interface{ obj() object }: // event, attempt, endpoint
 		return r.object(t.obj(), depth)
 	case traits.Mapper:
 		return r.mapping(t, depth)

@@ -195,15 +195,37 @@ type object struct {
 	fields []field
 }
 
+// objVal is one of the three object values; its type parameter, a
+// zero-size kind, says which, so the three share their methods and each
+// stays a single pointer.
+type objVal[K objKind] struct{ s *state }
+
+type objKind interface {
+	typ() *types.Type
+	fields() []field
+}
+
 type (
-	eventObj    struct{ s *state }
-	attemptObj  struct{ s *state }
-	endpointObj struct{ s *state }
+	eventKind    struct{}
+	attemptKind  struct{}
+	endpointKind struct{}
+
+	eventObj    = objVal[eventKind]
+	attemptObj  = objVal[attemptKind]
+	endpointObj = objVal[endpointKind]
 )
 
-func (o eventObj) obj() object    { return object{o.s, eventType, eventFields} }
-func (o attemptObj) obj() object  { return object{o.s, attemptType, attemptFields} }
-func (o endpointObj) obj() object { return object{o.s, endpointType, endpointFields} }
+func (eventKind) typ() *types.Type    { return eventType }
+func (eventKind) fields() []field     { return eventFields }
+func (attemptKind) typ() *types.Type  { return attemptType }
+func (attemptKind) fields() []field   { return attemptFields }
+func (endpointKind) typ() *types.Type { return endpointType }
+func (endpointKind) fields() []field  { return endpointFields }
+
+func (o objVal[K]) obj() object {
+	var k K
+	return object{o.s, k.typ(), k.fields()}
+}
 
 var errNoNative = errors.New("hookd objects have no native form")
 
@@ -245,51 +267,21 @@ func (o object) isSet(index ref.Val) ref.Val {
 	return types.Bool(f.isSet(o.s))
 }
 
-func (o eventObj) ConvertToNative(reflect.Type) (any, error) { return nil, errNoNative }
-func (o eventObj) ConvertToType(t ref.Type) ref.Val {
+func (o objVal[K]) ConvertToNative(reflect.Type) (any, error) { return nil, errNoNative }
+func (o objVal[K]) ConvertToType(t ref.Type) ref.Val {
 	if v := o.obj().convertToType(t); v != nil {
 		return v
 	}
 	return o
 }
-func (o eventObj) Equal(other ref.Val) ref.Val {
-	p, ok := other.(eventObj)
+func (o objVal[K]) Equal(other ref.Val) ref.Val {
+	p, ok := other.(objVal[K])
 	return types.Bool(ok && p.s == o.s)
 }
-func (o eventObj) Type() ref.Type                              { return eventType }
-func (o eventObj) Value() any                                  { return o.s }
-func (o eventObj) Get(index ref.Val) ref.Val                   { return o.obj().get(index) }
-func (o eventObj) IsSet(field ref.Val) ref.Val                 { return o.obj().isSet(field) }
-func (o attemptObj) ConvertToNative(reflect.Type) (any, error) { return nil, errNoNative }
-func (o attemptObj) ConvertToType(t ref.Type) ref.Val {
-	if v := o.obj().convertToType(t); v != nil {
-		return v
-	}
-	return o
-}
-func (o attemptObj) Equal(other ref.Val) ref.Val {
-	p, ok := other.(attemptObj)
-	return types.Bool(ok && p.s == o.s)
-}
-func (o attemptObj) Type() ref.Type                             { return attemptType }
-func (o attemptObj) Value() any                                 { return o.s }
-func (o attemptObj) Get(index ref.Val) ref.Val                  { return o.obj().get(index) }
-func (o attemptObj) IsSet(field ref.Val) ref.Val                { return o.obj().isSet(field) }
-func (o endpointObj) ConvertToNative(reflect.Type) (any, error) { return nil, errNoNative }
-func (o endpointObj) ConvertToType(t ref.Type) ref.Val {
-	if v := o.obj().convertToType(t); v != nil {
-		return v
-	}
-	return o
-}
-func (o endpointObj) Equal(other ref.Val) ref.Val {
-	p, ok := other.(endpointObj)
-	return types.Bool(ok && p.s == o.s)
-}
-func (o endpointObj) Type() ref.Type              { return endpointType }
-func (o endpointObj) Value() any                  { return o.s }
-func (o endpointObj) Get(index ref.Val) ref.Val   { return o.obj().get(index) }
-func (o endpointObj) IsSet(field ref.Val) ref.Val { return o.obj().isSet(field) }
+func (o objVal[K]) Type() ref.Type              { var k K; return k.typ() }
+func (o objVal[K]) Value() any                  { return o.s }
+func (o objVal[K]) Get(index ref.Val) ref.Val   { return o.obj().get(index) }
+func (o objVal[K]) IsSet(field ref.Val) ref.Val { return o.obj().isSet(field) }
 
 // provider adds the three object types to CEL's default registry.
 type provider struct {
