@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/sqlite"
 )
 
@@ -31,8 +30,8 @@ type env struct {
 	store  hookd.Store
 	api    *api.Server
 	srv    *httptest.Server
-	admin  string // an admin key bound to no tenant
-	clock  *clock
+	admin  string               // an admin key bound to no tenant
+	clock  *hookdtest.SkewClock // the API's clock (the key cache's TTL)
 	reg    *prometheus.Registry
 	client *http.Client
 }
@@ -41,17 +40,6 @@ type envOptions struct {
 	maxBody int64
 	keyTTL  time.Duration
 }
-
-// clock is a settable clock for the API (the key cache's TTL); it starts
-// at the real time so the store's own timestamps agree with it.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
 func newEnv(t testing.TB, opts ...envOptions) *env {
 	t.Helper()
@@ -65,11 +53,7 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	var w io.Writer = testWriter{t}
-	if _, fuzzing := t.(*testing.F); fuzzing {
-		w = os.Stderr // *F may not log from inside the fuzz function
-	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := hookdtest.Logger(t, slog.LevelWarn)
 	eng := delivery.New(st, delivery.Options{
 		Owner:         "api-test",
 		AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -83,7 +67,7 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 		defer cancel()
 		_ = eng.Stop(ctx)
 	})
-	e := &env{t: t, store: st, clock: &clock{}, reg: prometheus.NewRegistry()}
+	e := &env{t: t, store: st, clock: &hookdtest.SkewClock{}, reg: prometheus.NewRegistry()}
 	e.api = api.New(api.Config{
 		Store: st, Engine: eng, Logger: log, Registry: e.reg,
 		MaxBody: o.maxBody, KeyCacheTTL: o.keyTTL, Now: e.clock.Now,
@@ -93,14 +77,6 @@ func newEnv(t testing.TB, opts ...envOptions) *env {
 	e.client = e.srv.Client()
 	e.admin = e.insertKey("", hookd.ScopeAdmin)
 	return e
-}
-
-// testWriter sends the server's log to the test's.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
 }
 
 // insertKey stores a key directly, as `hookd serve` does with the first

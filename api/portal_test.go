@@ -15,6 +15,7 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/sqlite"
 	"github.com/hookd/hookd/ui"
 )
@@ -29,7 +30,7 @@ func newPortalEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := hookdtest.Logger(t, slog.LevelWarn)
 	eng := delivery.New(st, delivery.Options{Owner: "portal-test", Logger: log})
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func newPortalEnv(t *testing.T) *env {
 		defer cancel()
 		_ = eng.Stop(ctx)
 	})
-	e := &env{t: t, store: st, clock: &clock{}}
+	e := &env{t: t, store: st, clock: &hookdtest.SkewClock{}}
 	dash, err := ui.New(ui.Config{Store: st, Engine: eng, Logger: log, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

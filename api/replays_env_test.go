@@ -70,7 +70,7 @@ func (n *node) start() {
 		n.t.Fatal(err)
 	}
 	n.starts++
-	log := slog.New(slog.NewTextHandler(testWriter{n.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := hookdtest.Logger(n.t, slog.LevelWarn)
 	n.reg = prometheus.NewRegistry()
 	opts := delivery.Options{
 		Owner:          "node-" + string(rune('a'+n.starts)),

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/hookd/hookd/hookdtest"
 )
 
 // backlog piles up pending deliveries for one dead endpoint (its port
@@ -37,7 +39,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 		r.Error = err.Error()
 		return r
 	}
-	clock := &skewClock{}
+	clock := &hookdtest.SkewClock{}
 	n, err := startNode(ctx, sp, nodeOptions{clock: clock}, b.log)
 	if err != nil {
 		r.Error = err.Error()
@@ -102,7 +104,7 @@ func (b *bench) backlog(ctx context.Context) *result {
 	defer rcv.close()
 	resetPeakRSS()
 	cpu0, back := cpuTime(), time.Now()
-	clock.advance(time.Hour + time.Minute)
+	clock.Advance(time.Hour + time.Minute)
 	n.engine.EndpointChanged(tenant) // wakes the poller now, not at its next sweep
 	last, ok := rcv.unique.wait(total, timeout)
 	if !ok {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +23,7 @@ import (
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/postgres"
 	"github.com/hookd/hookd/store/sqlite"
 )
@@ -141,13 +141,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// skewClock is the real clock plus an offset that a scenario may move
-// forward, to make retries scheduled far ahead due now.
-type skewClock struct{ offset atomic.Int64 }
-
-func (c *skewClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *skewClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 // outcomes counts the attempts a node's engine recorded, by outcome, from
 // Options.OnRecord: it runs after the store committed them, so a count
 // reached means durably recorded.
@@ -186,7 +179,7 @@ type node struct {
 
 type nodeOptions struct {
 	owner string
-	clock *skewClock // nil: the real clock
+	clock *hookdtest.SkewClock // nil: the real clock; moved to make retries scheduled far ahead due now
 }
 
 // startNode wires a node as serve does: store, engine with loopback
@@ -212,7 +205,7 @@ func startNode(ctx context.Context, sp *space, o nodeOptions, log *slog.Logger) 
 		OnRecord:      n.out.onRecord,
 	}
 	if o.clock != nil {
-		eo.Now = o.clock.now
+		eo.Now = o.clock.Now
 	}
 	n.engine = delivery.New(st, eo)
 	if err := n.engine.Start(context.Background()); err != nil {

@@ -97,7 +97,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 		OnRecord:      h.onRecord,
 	}
 	if testing.Verbose() {
-		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Logger = hookdtest.Logger(t, slog.LevelDebug)
 	}
 	for _, f := range opts {
 		f(h, &o)
@@ -140,13 +140,6 @@ func (h *harness) successor(o delivery.Options) *harness {
 	must(h.t, h2.eng.Start(h.ctx))
 	h.t.Cleanup(func() { h2.stop(5 * time.Second) })
 	return h2
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }
 
 func (h *harness) stop(grace time.Duration) error {
@@ -324,7 +317,7 @@ func asError(err error, target **hookd.Error) bool { return errors.As(err, targe
 // testLogger logs to t with -v, and nowhere otherwise.
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return hookdtest.Logger(t, slog.LevelDebug)
 	}
 	return quietLogger()
 }

@@ -3,6 +3,7 @@ package hookdtest
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -103,3 +104,16 @@ func (c *Clock) Pending() []time.Time {
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
 	return out
 }
+
+// SkewClock is the real clock moved ahead by Advance: time passes as
+// usual, so timestamps a store takes itself agree with it, and a test can
+// still jump past a TTL or an expiry. Its Now fits the Now fields of
+// delivery.Options, api.Config and ui.Config. It is safe for concurrent
+// use; the zero value reads the real time.
+type SkewClock struct{ offset atomic.Int64 }
+
+// Now returns the real time plus the offset.
+func (c *SkewClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock d ahead of where it was.
+func (c *SkewClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }

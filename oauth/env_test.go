@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/oauth"
 	"github.com/hookd/hookd/store/sqlite"
 	"github.com/hookd/hookd/ui"
@@ -33,20 +33,9 @@ type env struct {
 	t     *testing.T
 	store hookd.Store
 	srv   *httptest.Server
-	clock *clock
+	clock *hookdtest.SkewClock
 	admin string // an admin API key bound to no tenant
 }
-
-// clock starts at the real time, so that the store's own timestamps agree
-// with it, and moves only when told.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -56,7 +45,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := hookdtest.Logger(t, slog.LevelWarn)
 	eng := delivery.New(st, delivery.Options{Owner: "oauth-test", Logger: log})
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -66,7 +55,7 @@ func newEnv(t *testing.T) *env {
 		defer cancel()
 		_ = eng.Stop(ctx)
 	})
-	e := &env{t: t, store: st, clock: &clock{}}
+	e := &env{t: t, store: st, clock: &hookdtest.SkewClock{}}
 	key := []byte("a signing key of thirty-two bytes at least")
 	dash, err := ui.New(ui.Config{Store: st, Engine: eng, Logger: log, SigningKey: key, Now: e.clock.Now})
 	if err != nil {
@@ -96,13 +85,6 @@ func (e *env) with(t *testing.T) *env {
 	c := *e
 	c.t = t
 	return &c
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
 }
 
 func (e *env) insertKey(tenant string, scopes ...string) string {

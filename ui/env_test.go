@@ -12,12 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/sqlite"
 )
 
@@ -32,26 +32,8 @@ type env struct {
 	eng   hookd.Engine
 	ui    *UI
 	srv   *httptest.Server
-	clock *clock
+	clock *hookdtest.SkewClock // the UI's; tests move it to expire sessions and links
 	seq   atomic.Int64
-}
-
-// clock is the UI's clock; tests move it to expire sessions and links.
-type clock struct {
-	mu sync.Mutex
-	d  time.Duration
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.d)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.d += d
-	c.mu.Unlock()
 }
 
 type envOptions struct {
@@ -72,13 +54,13 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e := &env{t: t, ctx: ctx, store: s, clock: &clock{}}
+	e := &env{t: t, ctx: ctx, store: s, clock: &hookdtest.SkewClock{}}
 	if o.engine != nil {
 		e.eng = o.engine(t, s)
 	} else {
 		e.eng = storeEngine{s}
 	}
-	e.ui, err = New(Config{Store: s, Engine: e.eng, SigningKey: testKey, Now: e.clock.now})
+	e.ui, err = New(Config{Store: s, Engine: e.eng, SigningKey: testKey, Now: e.clock.Now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -107,8 +107,8 @@ func TestSessionEnds(t *testing.T) {
 		c := e.client(t)
 		c.signIn(e.adminKey())
 		c.want(c.get("/ui/"), http.StatusOK)
-		e.clock.advance(KeySessionTTL + time.Second)
-		defer e.clock.advance(-KeySessionTTL - time.Second)
+		e.clock.Advance(KeySessionTTL + time.Second)
+		defer e.clock.Advance(-KeySessionTTL - time.Second)
 		if r := c.get("/ui/"); r.status != http.StatusSeeOther {
 			t.Fatalf("expired session still signed in: %d", r.status)
 		}
@@ -355,8 +355,8 @@ func TestPortal(t *testing.T) {
 			t.Fatal("the portal redelivered another tenant's delivery")
 		}
 		// The session outlives the link, but not by more than PortalSessionTTL.
-		e.clock.advance(PortalSessionTTL + time.Second)
-		defer e.clock.advance(-PortalSessionTTL - time.Second)
+		e.clock.Advance(PortalSessionTTL + time.Second)
+		defer e.clock.Advance(-PortalSessionTTL - time.Second)
 		if r := c.get("/ui/t/acme/deliveries"); r.status != http.StatusSeeOther {
 			t.Fatalf("portal session after its TTL: %d", r.status)
 		}
@@ -364,8 +364,8 @@ func TestPortal(t *testing.T) {
 
 	t.Run("Expired", func(t *testing.T) {
 		defer e.use(t)()
-		e.clock.advance(10*time.Minute + time.Second)
-		defer e.clock.advance(-10*time.Minute - time.Second)
+		e.clock.Advance(10*time.Minute + time.Second)
+		defer e.clock.Advance(-10*time.Minute - time.Second)
 		c := e.client(t)
 		c.want(c.get(path), http.StatusForbidden, "expired")
 		if r := c.get("/ui/t/acme/deliveries"); r.status != http.StatusSeeOther {
