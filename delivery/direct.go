@@ -171,14 +171,13 @@ func (d *directClient) Do(ctx context.Context, u *url.URL, header http.Header, b
 		// closed connection, even when the context's own timer has not
 		// fired yet.
 		var nr *noResponse
-		if reused && try == 0 && errors.As(err, &nr) && ctx.Err() == nil && !isTimeout(nr.err) {
+		if !errors.As(err, &nr) {
+			return nil, err
+		}
+		if reused && try == 0 && ctx.Err() == nil && !isTimeout(nr.err) {
 			continue
 		}
-		var nr2 *noResponse
-		if errors.As(err, &nr2) {
-			err = nr2.err
-		}
-		return nil, err
+		return nil, nr.err
 	}
 }
 
