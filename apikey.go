@@ -71,6 +71,11 @@ func NewAPIKeySecret() (key string, hash []byte) {
 	return key, HashAPIKey(key)
 }
 
+// APIKeyPrefix is what a key's record keeps in clear (APIKey.Prefix):
+// "hk_" and 8 characters, 48 of its 256 random bits — enough for a person
+// to tell keys apart, far too little to guess one.
+func APIKeyPrefix(key string) string { return key[:min(len(key), len(KeyPrefix)+8)] }
+
 // HashAPIKey returns the stored form of key.
 func HashAPIKey(key string) []byte {
 	h := sha256.Sum256([]byte(key))

@@ -30,10 +30,6 @@ type apiKeyWithSecret struct {
 
 const maxKeyName = 200
 
-// keyPrefixLen is how much of a key its record keeps to be recognised:
-// "hk_" and 8 characters, 48 of its 256 random bits.
-const keyPrefixLen = len(hookd.KeyPrefix) + 8
-
 // validateGrant checks what an API key and an OAuth client both carry: a
 // name, the scopes they grant, and the tenant they may be bound to.
 func validateGrant(v *hookd.Validation, name string, scopes []string, tenant string) {
@@ -73,7 +69,7 @@ func createAPIKey(c *call) error {
 	key, hash := hookd.NewAPIKeySecret()
 	k := &hookd.APIKey{
 		ID: hookd.NewID(hookd.PrefixAPIKey), Name: b.Name, Tenant: b.Tenant, Scopes: slices.Compact(scopes),
-		Prefix: key[:keyPrefixLen], Hash: hash, CreatedAt: now,
+		Prefix: hookd.APIKeyPrefix(key), Hash: hash, CreatedAt: now,
 	}
 	if b.ExpiresAt != nil {
 		k.ExpiresAt = b.ExpiresAt.UTC()

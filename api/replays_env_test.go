@@ -94,14 +94,7 @@ func (n *node) start() {
 	n.store, n.eng = st, eng
 	n.cur.Store(&h)
 	if n.admin == "" {
-		key, hash := hookd.NewAPIKeySecret()
-		if err := st.APIKeyInsert(ctx, &hookd.APIKey{
-			ID: hookd.NewID(hookd.PrefixAPIKey), Name: "admin", Scopes: []string{hookd.ScopeAdmin},
-			Prefix: key[:11], Hash: hash, CreatedAt: time.Now().UTC(),
-		}); err != nil {
-			n.t.Fatal(err)
-		}
-		n.admin = key
+		n.admin = hookdtest.InsertAPIKey(n.t, st, "", hookd.ScopeAdmin)
 	}
 }
 

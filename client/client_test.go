@@ -16,6 +16,7 @@ import (
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/client"
 	"github.com/hookd/hookd/delivery"
+	"github.com/hookd/hookd/hookdtest"
 	"github.com/hookd/hookd/store/sqlite"
 )
 
@@ -41,10 +42,7 @@ func newServer(t *testing.T) (*client.Client, *httptest.Server, string) {
 	})
 	srv := httptest.NewServer(api.New(api.Config{Store: st, Engine: eng, Logger: log}))
 	t.Cleanup(srv.Close)
-	key, hash := hookd.NewAPIKeySecret()
-	if err := st.APIKeyInsert(ctx, &hookd.APIKey{ID: hookd.NewID(hookd.PrefixAPIKey), Name: "t", Scopes: []string{hookd.ScopeAdmin}, Prefix: key[:11], Hash: hash, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	key := hookdtest.InsertAPIKey(t, st, "", hookd.ScopeAdmin)
 	c, err := client.New(srv.URL+"/", key, client.WithHTTPClient(srv.Client()))
 	if err != nil {
 		t.Fatal(err)

@@ -301,11 +301,7 @@ func newEngineEnv(t *testing.T) *engineEnv {
 	})
 	e.srv = httptest.NewServer(api.New(api.Config{Store: st, Engine: e.eng, Logger: log, Now: e.clock.Now}))
 	t.Cleanup(e.srv.Close)
-	key, hash := hookd.NewAPIKeySecret()
-	if err := st.APIKeyInsert(ctx, &hookd.APIKey{ID: hookd.NewID(hookd.PrefixAPIKey), Name: "t", Scopes: []string{hookd.ScopeAdmin}, Prefix: key[:11], Hash: hash, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	e.admin = key
+	e.admin = hookdtest.InsertAPIKey(t, st, "", hookd.ScopeAdmin)
 	return e
 }
 

@@ -89,15 +89,7 @@ func (e *env) with(t *testing.T) *env {
 
 func (e *env) insertKey(tenant string, scopes ...string) string {
 	e.t.Helper()
-	key, hash := hookd.NewAPIKeySecret()
-	err := e.store.APIKeyInsert(context.Background(), &hookd.APIKey{
-		ID: hookd.NewID(hookd.PrefixAPIKey), Name: "test", Tenant: tenant, Scopes: scopes,
-		Prefix: key[:11], Hash: hash, CreatedAt: time.Now().UTC(),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return key
+	return hookdtest.InsertAPIKey(e.t, e.store, tenant, scopes...)
 }
 
 // resp is an answer, read whole.

@@ -105,15 +105,7 @@ func (e *env) use(t *testing.T) func() {
 // key stores an API key with scopes, restricted to tenant unless "".
 func (e *env) key(tenant string, scopes ...string) string {
 	e.t.Helper()
-	key, hash := hookd.NewAPIKeySecret()
-	k := &hookd.APIKey{
-		ID: hookd.NewID(hookd.PrefixAPIKey), Name: "test " + strings.Join(scopes, " "),
-		Tenant: tenant, Scopes: scopes, Prefix: key[:8], Hash: hash, CreatedAt: time.Now().UTC(),
-	}
-	if err := e.store.APIKeyInsert(e.ctx, k); err != nil {
-		e.t.Fatalf("APIKeyInsert: %v", err)
-	}
-	return key
+	return hookdtest.InsertAPIKey(e.t, e.store, tenant, scopes...)
 }
 
 func (e *env) adminKey() string { return e.key("", hookd.ScopeAdmin) }

@@ -9,10 +9,6 @@ import (
 	"github.com/hookd/hookd"
 )
 
-// keyPrefixLength is how much of a key is kept in clear (APIKey.Prefix),
-// enough for a person to tell keys apart and far too little to guess one.
-const keyPrefixLength = len(hookd.KeyPrefix) + 8
-
 // ensureAdminKey makes sure the store holds an admin key.
 //
 // With key set (--admin-key), a key with that hash is inserted unless it
@@ -54,7 +50,7 @@ func insertAdminKey(ctx context.Context, s hookd.Store, name, key string, hash [
 		ID:        hookd.NewID(hookd.PrefixAPIKey),
 		Name:      name,
 		Scopes:    []string{hookd.ScopeAdmin},
-		Prefix:    key[:keyPrefixLength],
+		Prefix:    hookd.APIKeyPrefix(key),
 		Hash:      hash,
 		CreatedAt: now.UTC(),
 	}

@@ -139,7 +139,7 @@ func TestEnsureAdminKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || keys[0].Prefix != validKey[:keyPrefixLength] {
+	if len(keys) != 1 || keys[0].Prefix != validKey[:len(hookd.KeyPrefix)+8] {
 		t.Fatalf("keys = %+v, want the given one", keys)
 	}
 	// With an admin key present, none is generated.
@@ -150,7 +150,7 @@ func TestEnsureAdminKey(t *testing.T) {
 	// A tenant key of that value must not be promoted silently.
 	tenantKey := hookd.KeyPrefix + strings.Repeat("t", 32)
 	if err := st.APIKeyInsert(ctx, &hookd.APIKey{ID: hookd.NewID(hookd.PrefixAPIKey), Name: "acme", Tenant: "acme",
-		Scopes: []string{hookd.ScopeEventsWrite}, Prefix: tenantKey[:keyPrefixLength], Hash: hookd.HashAPIKey(tenantKey), CreatedAt: now}); err != nil {
+		Scopes: []string{hookd.ScopeEventsWrite}, Prefix: hookd.APIKeyPrefix(tenantKey), Hash: hookd.HashAPIKey(tenantKey), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ensureAdminKey(ctx, st, tenantKey, now); err == nil {
@@ -174,7 +174,7 @@ func TestEnsureAdminKeyIgnoresNonAdmin(t *testing.T) {
 		{Name: "reader", Scopes: []string{hookd.ScopeEventsRead}},
 	} {
 		secret, hash := hookd.NewAPIKeySecret()
-		k.ID, k.Prefix, k.Hash, k.CreatedAt = hookd.NewID(hookd.PrefixAPIKey), secret[:keyPrefixLength], hash, now.Add(time.Duration(i)*time.Millisecond)
+		k.ID, k.Prefix, k.Hash, k.CreatedAt = hookd.NewID(hookd.PrefixAPIKey), hookd.APIKeyPrefix(secret), hash, now.Add(time.Duration(i)*time.Millisecond)
 		if err := st.APIKeyInsert(ctx, k); err != nil {
 			t.Fatal(err)
 		}
