@@ -7,7 +7,7 @@ func TestAPIKeyPrefix(t *testing.T) {
 	if got := APIKeyPrefix(key); got != key[:11] || got[:3] != KeyPrefix {
 		t.Errorf("APIKeyPrefix(%q) = %q, want its first 11 characters", key, got)
 	}
-	// An --admin-key may be shorter than a generated key.
+	// Anything shorter is kept whole rather than sliced out of range.
 	if got := APIKeyPrefix("hk_ab"); got != "hk_ab" {
 		t.Errorf(`APIKeyPrefix("hk_ab") = %q, want the whole key`, got)
 	}
